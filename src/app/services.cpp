@@ -1,0 +1,66 @@
+#include "app/services.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "app/config.hpp"
+#include "app/demo.hpp"
+
+namespace dvs::app {
+
+int serve(const ServeOptions& opts) {
+  ListenAddr listen = parse_listen(opts.listen);
+  auto store = open_store(opts.db_url);
+  core::SystemClock clock;
+
+  std::string demo_org;
+  if (opts.demo) {
+    auto empty = store->empty();
+    if (!empty) throw ConfigError("cannot read the database: " + empty.error().message);
+    auto login = seed_demo(*store, clock);
+    if (!login) throw ConfigError("cannot seed demo data: " + login.error().message);
+    std::printf("%s\n", login->created ? "Demo data seeded: Acme Robotics (demo), 60 leads, 25 invoices."
+                                       : "Demo data already present; the CEO's password was renewed.");
+    std::printf("Login: %s\nPassword: %s\n", login->email.c_str(), login->password.c_str());
+    std::printf("Organization: %s\n", login->org_id.c_str());
+    demo_org = login->org_id;
+  }
+
+  core::KeyHasher hasher(key_pepper());
+  core::LocalRateLimiter limiter(clock);
+  store::RequestLogWriter log(*store, {});
+  service::KeyService keys(*store, hasher, clock);
+  http::Router router(*store, keys, limiter, log, clock);
+
+  http::ServerOptions so;
+  so.host = listen.host;
+  so.port = listen.port;
+  so.threads = opts.threads;
+  std::unique_ptr<http::Server> server;
+  try {
+    server = std::make_unique<http::Server>(so, [&router](const http::Request& r) {
+      return router.handle(r);
+    });
+  } catch (const std::exception& e) {
+    throw ConfigError(e.what());
+  }
+  log.start();
+  std::string host = listen.host.find(':') != std::string::npos ? "[" + listen.host + "]" : listen.host;
+  std::printf("DevSphere API listening on http://%s:%u/ (%d threads)\n", host.c_str(),
+              static_cast<unsigned>(server->port()), opts.threads);
+  if (opts.demo)
+    std::printf("Open http://%s:%u/ and sign in as above; create a key with:\n"
+                "  devsphere keys create --org %s --name demo --scope leads:read --db %s\n",
+                host.c_str(), static_cast<unsigned>(server->port()),
+                demo_org.c_str(),
+                opts.db_url.c_str());
+  std::fflush(stdout);
+  server->run();
+  log.stop();
+  spdlog::info("stopped: request log flushed ({} written, {} dropped)", log.written(),
+               log.dropped());
+  return 0;
+}
+
+}  // namespace dvs::app

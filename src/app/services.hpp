@@ -1,0 +1,28 @@
+#pragma once
+// The one place that wires concrete types together for `serve`.
+
+#include <memory>
+
+#include "core/api_key.hpp"
+#include "core/clock.hpp"
+#include "core/rate_limiter.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+#include "service/key_service.hpp"
+#include "store/request_log_writer.hpp"
+#include "store/store.hpp"
+
+namespace dvs::app {
+
+struct ServeOptions {
+  std::string db_url;
+  std::string listen;
+  int threads = 2;
+  bool demo = false;
+};
+
+// Runs the service until SIGTERM/SIGINT; returns the process exit code.
+// Throws ConfigError for bad settings (before anything is served).
+int serve(const ServeOptions& opts);
+
+}  // namespace dvs::app

@@ -1,0 +1,116 @@
+#include "core/rate_limiter.hpp"
+
+#include <array>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace dvs::core {
+
+namespace {
+constexpr int64_t kBuckets = 60;
+constexpr size_t kShards = 64;
+constexpr uint32_t kSweepEvery = 4096;
+
+struct Window {
+  std::array<uint32_t, kBuckets> counts{};
+  int64_t last_sec = 0;  // the newest second the window has been advanced to
+  uint32_t total = 0;
+
+  void advance(int64_t sec) {
+    if (sec <= last_sec) return;  // clocks may step back a little: keep counting
+    if (sec - last_sec >= kBuckets) {
+      counts.fill(0);
+      total = 0;
+    } else {
+      for (int64_t s = last_sec + 1; s <= sec; ++s) {
+        auto& c = counts[static_cast<size_t>(s % kBuckets)];
+        total -= c;
+        c = 0;
+      }
+    }
+    last_sec = sec;
+  }
+  // Oldest (or newest) second, within the window, that holds a request.
+  int64_t oldest_used() const {
+    for (int64_t s = last_sec - kBuckets + 1; s <= last_sec; ++s)
+      if (counts[static_cast<size_t>((s % kBuckets + kBuckets) % kBuckets)]) return s;
+    return last_sec;
+  }
+  int64_t newest_used() const {
+    for (int64_t s = last_sec; s > last_sec - kBuckets; --s)
+      if (counts[static_cast<size_t>((s % kBuckets + kBuckets) % kBuckets)]) return s;
+    return last_sec;
+  }
+};
+
+// Whole seconds from now_us until second `sec` + 60 begins, rounded up.
+int64_t seconds_until_expiry(int64_t sec, int64_t now_us) {
+  int64_t until_us = (sec + kBuckets) * 1'000'000 - now_us;
+  return until_us <= 0 ? 0 : (until_us + 999'999) / 1'000'000;
+}
+
+struct SvHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+struct Shard {
+  std::mutex mu;
+  std::unordered_map<std::string, Window, SvHash, std::equal_to<>> windows;
+  uint32_t calls = 0;
+};
+}  // namespace
+
+struct LocalRateLimiter::Impl {
+  const Clock& clock;
+  std::array<Shard, kShards> shards;
+  explicit Impl(const Clock& c) : clock(c) {}
+};
+
+LocalRateLimiter::LocalRateLimiter(const Clock& clock) : impl_(std::make_unique<Impl>(clock)) {}
+LocalRateLimiter::~LocalRateLimiter() = default;
+
+RateDecision LocalRateLimiter::acquire(std::string_view key, uint32_t limit) {
+  const int64_t now_us = impl_->clock.now_us();
+  const int64_t sec = now_us / 1'000'000;
+  Shard& shard = impl_->shards[SvHash{}(key) % kShards];
+  std::lock_guard lock(shard.mu);
+  if (++shard.calls % kSweepEvery == 0) {
+    for (auto it = shard.windows.begin(); it != shard.windows.end();)
+      it = (sec - it->second.last_sec >= kBuckets) ? shard.windows.erase(it) : std::next(it);
+  }
+  auto it = shard.windows.find(key);
+  if (it == shard.windows.end()) {
+    it = shard.windows.emplace(std::string(key), Window{}).first;
+    it->second.last_sec = sec;
+  }
+  Window& w = it->second;
+  w.advance(sec);
+
+  RateDecision d;
+  d.limit = limit;
+  if (w.total < limit) {
+    ++w.counts[static_cast<size_t>(w.last_sec % kBuckets)];
+    ++w.total;
+    d.allowed = true;
+  } else {
+    d.allowed = false;
+    d.retry_after_s = std::max<int64_t>(1, seconds_until_expiry(w.oldest_used(), now_us));
+  }
+  d.remaining = limit > w.total ? limit - w.total : 0;
+  d.reset_s = w.total == 0 ? 0 : seconds_until_expiry(w.newest_used(), now_us);
+  return d;
+}
+
+size_t LocalRateLimiter::tracked_keys() const {
+  size_t n = 0;
+  for (auto& s : impl_->shards) {
+    std::lock_guard lock(const_cast<std::mutex&>(s.mu));
+    n += s.windows.size();
+  }
+  return n;
+}
+
+}  // namespace dvs::core

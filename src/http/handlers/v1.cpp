@@ -1,0 +1,103 @@
+// Handlers of the public API v1 (contract section 3): parse, one store call,
+// render. Authentication, rate limiting and scopes ran before (router.cpp).
+
+#include "core/cursor.hpp"
+#include "core/json_writer.hpp"
+#include "http/errors.hpp"
+#include "http/render.hpp"
+#include "http/router.hpp"
+
+namespace dvs::http {
+
+using core::Errc;
+using core::make_error;
+
+namespace {
+
+template <typename T, typename Render>
+Response list_response(const core::Page<T>& page, Render render) {
+  Response r;
+  r.body.reserve(512 + page.items.size() * 400);
+  core::JsonWriter w(r.body);
+  w.begin_object().key("object").string("list").key("data").begin_array();
+  for (const auto& item : page.items) render(w, item);
+  w.end_array();
+  w.key("has_more").boolean(page.has_more);
+  w.key("next_cursor");
+  if (page.has_more && !page.items.empty())
+    w.string(core::encode_cursor({page.items.back().created_at, page.items.back().id}));
+  else
+    w.null();
+  w.end_object();
+  return r;
+}
+
+// The same body for "does not exist" and "belongs to another organization".
+Response no_such(std::string_view what, std::string_view id, const std::string& rid) {
+  std::string shown(id.substr(0, 100));
+  return error_response(
+      make_error(Errc::not_found, "No such " + std::string(what) + ": '" + redact_secrets(shown) + "'."),
+      rid);
+}
+
+}  // namespace
+
+Response Router::list_leads(const Target& t, const core::ApiKey& key, const std::string& rid) {
+  auto q = parse_list_query(t, "lead", core::kLeadStatuses);
+  if (!q) return error_response(q.error(), rid);
+  auto page = store_.list_leads(key.org_id, *q);
+  if (!page) return error_response(page.error(), rid);
+  return list_response(*page, render_lead);
+}
+
+Response Router::get_lead(std::string_view id, const Target& t, const core::ApiKey& key,
+                          const std::string& rid) {
+  if (auto st = reject_params(t); !st) return error_response(st.error(), rid);
+  auto lead = store_.get_lead(key.org_id, id);
+  if (!lead) {
+    if (lead.error().code == Errc::not_found) return no_such("lead", id, rid);
+    return error_response(lead.error(), rid);
+  }
+  Response r;
+  core::JsonWriter w(r.body);
+  render_lead(w, *lead);
+  return r;
+}
+
+Response Router::list_invoices(const Target& t, const core::ApiKey& key, const std::string& rid) {
+  auto q = parse_list_query(t, "inv", core::kInvoiceStatuses);
+  if (!q) return error_response(q.error(), rid);
+  auto page = store_.list_invoices(key.org_id, *q);
+  if (!page) return error_response(page.error(), rid);
+  return list_response(*page, render_invoice);
+}
+
+Response Router::get_invoice(std::string_view id, const Target& t, const core::ApiKey& key,
+                             const std::string& rid) {
+  if (auto st = reject_params(t); !st) return error_response(st.error(), rid);
+  auto inv = store_.get_invoice(key.org_id, id);
+  if (!inv) {
+    if (inv.error().code == Errc::not_found) return no_such("invoice", id, rid);
+    return error_response(inv.error(), rid);
+  }
+  Response r;
+  core::JsonWriter w(r.body);
+  render_invoice(w, *inv);
+  return r;
+}
+
+Response Router::get_key(const Target& t, const core::ApiKey& key, const std::string& rid) {
+  if (auto st = reject_params(t); !st) return error_response(st.error(), rid);
+  Response r;
+  core::JsonWriter w(r.body);
+  // The api_key object plus the organization; rendered then extended so the
+  // shape stays the one section 4 defines.
+  render_api_key(w, key, clock_.now_s());
+  r.body.pop_back();
+  r.body += ",\"org_id\":";
+  core::append_json_string(r.body, key.org_id);
+  r.body.push_back('}');
+  return r;
+}
+
+}  // namespace dvs::http

@@ -1,0 +1,34 @@
+#pragma once
+// Request targets: path and query parameters (Boost.URL), and the validation
+// of list parameters (contract section 3). Thread-safe (pure functions).
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/errors.hpp"
+#include "core/models.hpp"
+
+namespace dvs::http {
+
+struct Target {
+  std::string path;                                         // percent-decoded
+  std::vector<std::pair<std::string, std::string>> params;  // decoded, in order
+};
+
+// invalid_request for a target that is not a valid origin-form URL.
+core::Result<Target> parse_target(std::string_view target);
+
+// Validates limit (1-100, default 20), cursor (for ids with `id_prefix`),
+// status (one of `statuses`) and updated_since (RFC 3339). Any other or any
+// repeated parameter is invalid_request naming it, as Stripe does: a typo
+// like "limt" should fail loudly, not silently return 20 rows.
+core::Result<core::ListQuery> parse_list_query(const Target& t, std::string_view id_prefix,
+                                               std::span<const std::string_view> statuses);
+
+// invalid_request naming the first parameter, if there is any.
+core::Status reject_params(const Target& t);
+
+}  // namespace dvs::http

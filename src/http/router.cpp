@@ -1,0 +1,203 @@
+#include "http/router.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+#include "core/base62.hpp"
+#include "core/json_writer.hpp"
+#include "http/errors.hpp"
+
+namespace dvs::http {
+
+using core::Errc;
+using core::make_error;
+
+std::string new_request_id() {
+  thread_local std::string prefix = core::random_base62(12);
+  thread_local uint64_t counter = 0;
+  std::string id = "req_";
+  id += prefix;
+  id += core::base62_encode(counter++ % 218340105584896ull /* 62^8 */, 8);
+  return id;
+}
+
+std::string redact_secrets(std::string_view path) {
+  std::string out(path.substr(0, 512));
+  size_t pos = 0;
+  while ((pos = out.find("dvs_live_", pos)) != std::string::npos) {
+    size_t start = pos + 9, end = start;
+    while (end < out.size() && std::isalnum(static_cast<unsigned char>(out[end]))) ++end;
+    out.replace(start, end - start, "[REDACTED]");
+    pos = start;
+  }
+  return out;
+}
+
+Router::Router(store::Store& store, service::KeyService& keys, core::RateLimiter& limiter,
+               store::RequestLogWriter& log, const core::Clock& clock, RouterOptions opts)
+    : store_(store), keys_(keys), limiter_(limiter), log_(log), clock_(clock), opts_(opts) {}
+
+Response Router::handle(const Request& req) {
+  std::string rid = new_request_id();
+  Response res;
+  try {
+    res = dispatch(req, rid);
+  } catch (const std::exception& e) {
+    spdlog::error("{}: unhandled exception: {}", rid, e.what());
+    res = error_response(make_error(Errc::internal, {}), rid);
+  } catch (...) {
+    spdlog::error("{}: unhandled exception", rid);
+    res = error_response(make_error(Errc::internal, {}), rid);
+  }
+  res.set("X-Request-Id", std::move(rid));
+  return res;
+}
+
+Response Router::dispatch(const Request& req, const std::string& rid) {
+  auto target = parse_target(req.target);
+  if (!target) return error_response(target.error(), rid);
+  const std::string& path = target->path;
+  if (path == "/v1" || path.starts_with("/v1/")) return handle_v1(req, *target, rid);
+  if (path == "/healthz" || path == "/readyz") return health(req, *target, rid);
+  return error_response(make_error(Errc::not_found, "Unrecognized request URL (" +
+                                                        std::string(req.method) + " " +
+                                                        redact_secrets(path) + ")."),
+                        rid);
+}
+
+Response Router::health(const Request& req, const Target& t, const std::string& rid) {
+  if (req.method != "GET") {
+    auto r = error_response(make_error(Errc::method_not_allowed, "Use GET."), rid);
+    r.set("Allow", "GET");
+    return r;
+  }
+  Response r;
+  r.set("Cache-Control", "no-store");
+  if (t.path == "/healthz") {
+    r.body = R"({"status":"ok"})";
+    return r;
+  }
+  auto st = store_.ping();
+  if (!st) {
+    r.status = 503;
+    r.body = R"({"status":"unavailable","checks":{"database":"unavailable"}})";
+    return r;
+  }
+  r.body = R"({"status":"ready","checks":{"database":"ok"}})";
+  return r;
+}
+
+namespace {
+void set_rate_headers(Response& r, const core::RateDecision& d) {
+  r.set("X-RateLimit-Limit", std::to_string(d.limit));
+  r.set("X-RateLimit-Remaining", std::to_string(d.remaining));
+  r.set("X-RateLimit-Reset", std::to_string(d.reset_s));
+  if (!d.allowed) r.set("Retry-After", std::to_string(d.retry_after_s));
+}
+
+Response rate_limited(const core::RateDecision& d, const std::string& rid) {
+  auto r = error_response(
+      make_error(Errc::rate_limited, "Too many requests. Retry after " +
+                                         std::to_string(d.retry_after_s) + " seconds."),
+      rid);
+  set_rate_headers(r, d);
+  return r;
+}
+}  // namespace
+
+Response Router::handle_v1(const Request& req, const Target& target, const std::string& rid) {
+  auto key = keys_.authenticate(req.authorization);
+  if (!key) {
+    const auto& err = key.error();
+    if (err.code != Errc::invalid_api_key) return error_response(err, rid);
+    if (opts_.failed_auth_per_minute == 0) return error_response(err, rid);
+    std::string bucket = "ip:";
+    bucket += req.client_ip;
+    auto d = limiter_.acquire(bucket, opts_.failed_auth_per_minute);
+    if (!d.allowed) return rate_limited(d, rid);
+    auto r = error_response(err, rid);
+    set_rate_headers(r, d);
+    return r;
+  }
+  auto d = limiter_.acquire(key->id, key->rate_limit_per_minute);
+  Response res;
+  if (!d.allowed) {
+    res = rate_limited(d, rid);
+  } else {
+    res = v1_route(req, target, *key, rid);
+    set_rate_headers(res, d);
+  }
+  const int64_t now_us = clock_.now_us();
+  core::RequestLogEntry e;
+  e.request_id = rid;
+  e.org_id = key->org_id;
+  e.key_id = key->id;
+  e.method = std::string(req.method.substr(0, 16));
+  e.path = redact_secrets(target.path);
+  e.status = res.status;
+  e.latency_us = req.start_us ? now_us - req.start_us : 0;
+  e.client_ip = std::string(req.client_ip);
+  e.user_agent = std::string(req.user_agent.substr(0, 256));
+  e.created_at = now_us / 1'000'000;
+  log_.submit(std::move(e));
+  return res;
+}
+
+Response Router::v1_route(const Request& req, const Target& t, const core::ApiKey& key,
+                          const std::string& rid) {
+  std::string_view rest = std::string_view(t.path).substr(3);  // after "/v1"
+  enum class Kind { none, leads, lead, invoices, invoice, key } kind = Kind::none;
+  std::string_view id;
+  auto split = [&](std::string_view collection, Kind list, Kind one) {
+    std::string prefix = "/" + std::string(collection);
+    if (rest == prefix) {
+      kind = list;
+    } else if (rest.starts_with(prefix + "/")) {
+      id = rest.substr(prefix.size() + 1);
+      if (!id.empty() && id.find('/') == std::string_view::npos) kind = one;
+    }
+  };
+  split("leads", Kind::leads, Kind::lead);
+  if (kind == Kind::none) split("invoices", Kind::invoices, Kind::invoice);
+  if (kind == Kind::none && rest == "/key") kind = Kind::key;
+  if (kind == Kind::none)
+    return error_response(make_error(Errc::not_found, "Unrecognized request URL (" +
+                                                          std::string(req.method.substr(0, 16)) +
+                                                          " " + redact_secrets(t.path) + ")."),
+                          rid);
+  if (req.method != "GET") {
+    auto r = error_response(
+        make_error(Errc::method_not_allowed,
+                   "Method " + std::string(req.method.substr(0, 16)) + " is not allowed here."),
+        rid);
+    r.set("Allow", "GET");
+    return r;
+  }
+  auto need = [&](core::Scope s) -> std::optional<Response> {
+    if (key.scopes.has(s)) return std::nullopt;
+    std::string name(core::scope_name(s));
+    return error_response(
+        make_error(Errc::insufficient_scope, "This API key lacks the scope " + name + ".", name),
+        rid);
+  };
+  switch (kind) {
+    case Kind::leads:
+      if (auto r = need(core::Scope::leads_read)) return std::move(*r);
+      return list_leads(t, key, rid);
+    case Kind::lead:
+      if (auto r = need(core::Scope::leads_read)) return std::move(*r);
+      return get_lead(id, t, key, rid);
+    case Kind::invoices:
+      if (auto r = need(core::Scope::invoices_read)) return std::move(*r);
+      return list_invoices(t, key, rid);
+    case Kind::invoice:
+      if (auto r = need(core::Scope::invoices_read)) return std::move(*r);
+      return get_invoice(id, t, key, rid);
+    case Kind::key: return get_key(t, key, rid);
+    case Kind::none: break;
+  }
+  return error_response(make_error(Errc::not_found, "Not found."), rid);
+}
+
+}  // namespace dvs::http

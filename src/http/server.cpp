@@ -1,0 +1,231 @@
+#include "http/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <list>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "core/json_writer.hpp"
+
+namespace dvs::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A connection as its worker's registry sees it. Touched only on the
+// worker's own thread.
+struct Conn {
+  beast::tcp_stream* stream;
+  bool idle;  // waiting for the first byte of a request
+};
+
+struct Worker {
+  asio::io_context ctx{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
+  std::list<Conn> conns;
+  std::thread thread;
+};
+
+// A JSON error for a request the parser refused, before the router saw it.
+bhttp::response<bhttp::string_body> protocol_error(int status, std::string_view code,
+                                                   std::string_view message) {
+  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
+  core::JsonWriter w(res.body());
+  w.begin_object().key("error").begin_object().key("code").string(code);
+  w.key("message").string(message).end_object().end_object();
+  res.set(bhttp::field::content_type, "application/json");
+  res.set(bhttp::field::connection, "close");
+  res.keep_alive(false);
+  res.prepare_payload();
+  return res;
+}
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions opts;
+  Handler handler;
+  std::vector<std::unique_ptr<Worker>> workers;
+  tcp::acceptor acceptor;
+  asio::signal_set signals;
+  std::atomic<bool> stopping{false};
+  size_t next_worker = 0;
+
+  Impl(ServerOptions o, Handler h)
+      : opts(std::move(o)),
+        handler(std::move(h)),
+        workers(make_workers(opts.threads)),
+        acceptor(workers[0]->ctx),
+        signals(workers[0]->ctx, SIGINT, SIGTERM) {
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(opts.host, ec);
+    if (ec) throw std::runtime_error("invalid listen address: " + opts.host);
+    tcp::endpoint ep(addr, opts.port);
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      throw std::runtime_error("cannot listen on " + opts.host + ":" + std::to_string(opts.port) +
+                               ": " + ec.message());
+  }
+
+  static std::vector<std::unique_ptr<Worker>> make_workers(int n) {
+    std::vector<std::unique_ptr<Worker>> v;
+    for (int i = 0; i < std::max(1, n); ++i) v.push_back(std::make_unique<Worker>());
+    return v;
+  }
+
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      Worker& w = *workers[next_worker++ % workers.size()];
+      auto [ec, sock] = co_await acceptor.async_accept(w.ctx, kNoThrow);
+      if (ec) {
+        if (stopping || ec == asio::error::operation_aborted) co_return;
+        // EMFILE and the like: keep serving the connections we have.
+        spdlog::warn("accept: {}", ec.message());
+        asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(50));
+        co_await t.async_wait(kNoThrow);
+        continue;
+      }
+      asio::co_spawn(w.ctx, session(w, std::move(sock)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> session(Worker& w, tcp::socket sock) {
+    boost::system::error_code ec;
+    sock.set_option(tcp::no_delay(true), ec);
+    auto remote = sock.remote_endpoint(ec);
+    std::string client_ip = ec ? std::string("unknown") : remote.address().to_string();
+    beast::tcp_stream stream(std::move(sock));
+    beast::flat_buffer buffer(8192);
+    auto me = w.conns.insert(w.conns.end(), Conn{&stream, true});
+    // The try is around the whole loop (not inside it, as in Beast 1.81's
+    // example), so any exception ends this connection and nothing else.
+    try {
+      bool first = true;
+      while (!stopping) {
+        bhttp::request_parser<bhttp::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(opts.header_limit));
+        parser.body_limit(opts.body_limit);
+        stream.expires_after(std::chrono::seconds(
+            first || buffer.size() > 0 ? opts.read_timeout_s : opts.idle_timeout_s));
+        first = false;
+        me->idle = buffer.size() == 0;
+        auto [rec, n] = co_await bhttp::async_read(stream, buffer, parser, kNoThrow);
+        me->idle = false;
+        if (rec) {
+          if (rec == bhttp::error::body_limit) {
+            co_await write_error(stream, 413, "payload_too_large",
+                                 "The request body is larger than 1 MiB.");
+          } else if (rec == bhttp::error::header_limit) {
+            co_await write_error(stream, 400, "invalid_request",
+                                 "The request headers are too large.");
+          } else if (rec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+                     rec != bhttp::error::end_of_stream && rec != bhttp::error::partial_message) {
+            co_await write_error(stream, 400, "invalid_request", "The request is malformed.");
+          }
+          break;  // EOF, timeout, reset or cancelled by stop()
+        }
+        auto& req = parser.get();
+        Request r;
+        r.method = req.method_string();
+        r.target = req.target();
+        r.authorization = req[bhttp::field::authorization];
+        r.content_type = req[bhttp::field::content_type];
+        r.user_agent = req[bhttp::field::user_agent];
+        r.origin = req[bhttp::field::origin];
+        r.cookie = req[bhttp::field::cookie];
+        r.body = req.body();
+        r.client_ip = client_ip;
+        r.start_us = now_us();
+        Response out = handler(r);
+
+        bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(out.status),
+                                                req.version()};
+        res.set(bhttp::field::content_type, out.content_type);
+        for (auto& [k, v] : out.headers) res.insert(k, v);
+        res.body() = std::move(out.body);
+        const bool keep = req.keep_alive() && !stopping;
+        res.keep_alive(keep);
+        res.prepare_payload();
+        stream.expires_after(std::chrono::seconds(opts.write_timeout_s));
+        auto [wec, wn] = co_await bhttp::async_write(stream, res, kNoThrow);
+        if (wec || !keep) break;
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("connection from {}: {}", client_ip, e.what());
+    }
+    w.conns.erase(me);
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.socket().close(ec);
+  }
+
+  asio::awaitable<void> write_error(beast::tcp_stream& stream, int status, std::string_view code,
+                                    std::string_view message) {
+    auto res = protocol_error(status, code, message);
+    stream.expires_after(std::chrono::seconds(opts.write_timeout_s));
+    co_await bhttp::async_write(stream, res, kNoThrow);
+  }
+
+  // Runs on worker 0's thread.
+  void begin_stop() {
+    if (stopping.exchange(true)) return;
+    boost::system::error_code ec;
+    acceptor.close(ec);
+    signals.cancel(ec);
+    for (auto& w : workers) {
+      asio::post(w->ctx, [wp = w.get()] {
+        for (auto& c : wp->conns)
+          if (c.idle) c.stream->cancel();
+        wp->guard.reset();
+      });
+    }
+  }
+};
+
+Server::Server(ServerOptions opts, Handler handler)
+    : impl_(std::make_unique<Impl>(std::move(opts), std::move(handler))) {}
+
+Server::~Server() = default;
+
+uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void Server::run() {
+  Impl& im = *impl_;
+  im.signals.async_wait([&im](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping (finishing requests in flight)", sig);
+    im.begin_stop();
+  });
+  asio::co_spawn(im.workers[0]->ctx, im.accept_loop(), asio::detached);
+  for (size_t i = 1; i < im.workers.size(); ++i) {
+    Worker* w = im.workers[i].get();
+    w->thread = std::thread([w] { w->ctx.run(); });
+  }
+  im.workers[0]->ctx.run();
+  for (size_t i = 1; i < im.workers.size(); ++i) im.workers[i]->thread.join();
+}
+
+void Server::stop() {
+  asio::post(impl_->workers[0]->ctx, [im = impl_.get()] { im->begin_stop(); });
+}
+
+}  // namespace dvs::http

@@ -1,0 +1,38 @@
+#pragma once
+// The request and response as the router sees them: plain structs, so that
+// only server.cpp includes Beast and Asio (slow to compile).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace dvs::http {
+
+// Views into the server's buffers; valid for the duration of one handle() call.
+struct Request {
+  std::string_view method;  // "GET", ...
+  std::string_view target;  // origin-form: path and query
+  std::string_view authorization;
+  std::string_view content_type;
+  std::string_view user_agent;
+  std::string_view origin;
+  std::string_view cookie;
+  std::string_view body;
+  std::string_view client_ip;
+  int64_t start_us = 0;
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  void set(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+  }
+};
+
+}  // namespace dvs::http

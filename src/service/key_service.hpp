@@ -1,0 +1,86 @@
+#pragma once
+// API key lifecycle and authentication: the rules, on top of the KeyStore.
+// Used by the CLI, the /v1 middleware and (later) the management API.
+// Thread-safe (it holds no mutable state of its own).
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/api_key.hpp"
+#include "core/clock.hpp"
+#include "core/errors.hpp"
+#include "core/models.hpp"
+#include "store/store.hpp"
+
+namespace dvs::service {
+
+using core::Result;
+
+struct NewKeyRequest {
+  std::string org_id;
+  std::string name;
+  std::vector<std::string> scopes;
+  std::optional<int64_t> expires_at;           // Unix seconds; must be in the future
+  std::optional<int64_t> rate_limit_per_minute;  // 1..100000, default 120
+  std::optional<std::string> created_by;       // user id; none from the CLI
+  std::string ip;                              // for the audit log
+};
+
+struct IssuedKey {
+  core::ApiKey key;
+  std::string secret;  // shown once; never stored or logged
+};
+
+struct RotatedKey {
+  core::ApiKey key;
+  std::string secret;
+  core::ApiKey replaced;
+};
+
+inline constexpr int64_t kMaxRotationGraceSeconds = 604800;
+
+class KeyService {
+ public:
+  KeyService(store::Store& store, const core::KeyHasher& hasher, const core::Clock& clock)
+      : store_(store), hasher_(hasher), clock_(clock) {}
+
+  // Validates and issues a key. invalid_request (param: name, scopes,
+  // expires_at or rate_limit_per_minute) for bad input; not_found when the
+  // organization does not exist.
+  Result<IssuedKey> create(const NewKeyRequest& req);
+
+  // Replaces an active key with a new one of the same name, scopes, limit and
+  // expiry. The old one stops now (grace 0) or after `grace_seconds`
+  // (0..604800), never later than its own expiry. not_found when no active key
+  // `key_id` exists in `org_id` (empty org_id: any organization, for the CLI).
+  Result<RotatedKey> rotate(std::string_view org_id, std::string_view key_id,
+                            int64_t grace_seconds, const std::optional<std::string>& actor,
+                            const std::string& ip);
+
+  // Revokes at once. Revoking a revoked key returns it unchanged.
+  Result<core::ApiKey> revoke(std::string_view org_id, std::string_view key_id,
+                              const std::optional<std::string>& actor, const std::string& ip);
+
+  // The active key for an Authorization header value. invalid_api_key for a
+  // missing, malformed, unknown, revoked or expired key (one message for all,
+  // so a caller learns nothing about which); unavailable/internal when the
+  // store fails.
+  Result<core::ApiKey> authenticate(std::string_view authorization_header) const;
+
+  const core::Clock& clock() const { return clock_; }
+
+ private:
+  void audit(const core::ApiKey& key, std::string_view type,
+             const std::optional<std::string>& actor, const std::string& ip);
+
+  store::Store& store_;
+  const core::KeyHasher& hasher_;
+  const core::Clock& clock_;
+};
+
+// Number of Unicode code points in `s` when it is valid UTF-8, else nullopt.
+std::optional<size_t> utf8_length(std::string_view s);
+
+}  // namespace dvs::service

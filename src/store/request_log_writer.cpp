@@ -1,0 +1,103 @@
+#include "store/request_log_writer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace dvs::store {
+
+RequestLogWriter::RequestLogWriter(Store& store, Options opts) : store_(store), opts_(opts) {}
+
+RequestLogWriter::~RequestLogWriter() { stop(); }
+
+void RequestLogWriter::start() {
+  std::lock_guard lock(mu_);
+  if (started_) return;
+  started_ = true;
+  thread_ = std::thread([this] { run(); });
+}
+
+void RequestLogWriter::submit(core::RequestLogEntry e) {
+  std::lock_guard lock(mu_);
+  if (queue_.size() >= opts_.max_queue) {
+    ++dropped_;
+    return;
+  }
+  const int64_t minute = e.created_at / 60;
+  auto [it, inserted] = last_minute_.try_emplace(e.key_id, minute);
+  if (inserted || it->second < minute) {
+    it->second = minute;
+    touches_.emplace_back(e.key_id, e.created_at);
+  }
+  queue_.push_back(std::move(e));
+  if (queue_.size() >= opts_.batch_size) cv_.notify_one();
+}
+
+void RequestLogWriter::run() {
+  std::vector<core::RequestLogEntry> batch;
+  std::vector<std::pair<std::string, int64_t>> touches;
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait_for(lock, std::chrono::milliseconds(opts_.flush_interval_ms),
+                 [&] { return stopping_ || queue_.size() >= opts_.batch_size; });
+    batch.swap(queue_);
+    touches.swap(touches_);
+    bool last = stopping_;
+    lock.unlock();
+    flush(batch, touches);
+    lock.lock();
+    if (last && queue_.empty() && touches_.empty()) return;
+  }
+}
+
+void RequestLogWriter::flush(std::vector<core::RequestLogEntry>& batch,
+                             std::vector<std::pair<std::string, int64_t>>& touches) {
+  if (!batch.empty()) {
+    // Retry a few times (the database may be busy with an import); entries
+    // are only counted as dropped when it stays unavailable.
+    core::Status st;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      st = store_.append_requests(batch);
+      if (st.ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
+    }
+    std::lock_guard lock(mu_);
+    if (st.ok()) {
+      written_ += batch.size();
+    } else {
+      dropped_ += batch.size();
+      spdlog::error("request log: dropped {} entries: {}", batch.size(), st.error().message);
+    }
+  }
+  if (!touches.empty()) {
+    auto st = store_.touch_keys(touches);
+    if (!st.ok()) spdlog::warn("request log: last_used_at not updated: {}", st.error().message);
+  }
+  batch.clear();
+  touches.clear();
+  // Forget keys idle for long so the map does not grow without bound.
+  std::lock_guard lock(mu_);
+  if (last_minute_.size() > 100'000) last_minute_.clear();
+}
+
+void RequestLogWriter::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (!started_ || stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+uint64_t RequestLogWriter::written() const {
+  std::lock_guard lock(mu_);
+  return written_;
+}
+
+uint64_t RequestLogWriter::dropped() const {
+  std::lock_guard lock(mu_);
+  return dropped_;
+}
+
+}  // namespace dvs::store

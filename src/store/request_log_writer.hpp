@@ -1,0 +1,64 @@
+#pragma once
+// Background writer of the request log and of keys' last_used_at.
+//
+// submit() only appends to an in-memory queue under a mutex (no I/O), so
+// logging never blocks a response. A writer thread flushes the queue in one
+// transaction every `flush_interval` or when `batch_size` entries wait. Keys'
+// last_used_at is kept to the minute: a key's first use in a new minute adds
+// one UPDATE to the next batch, instead of a write per request.
+//
+// Thread-safe. When the queue holds `max_queue` entries (the database is
+// down or far behind) new entries are dropped and counted, so memory stays
+// bounded; stop() drains everything still queued.
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/models.hpp"
+#include "store/store.hpp"
+
+namespace dvs::store {
+
+class RequestLogWriter {
+ public:
+  struct Options {
+    int flush_interval_ms = 200;
+    size_t batch_size = 2000;
+    size_t max_queue = 1'000'000;
+  };
+  RequestLogWriter(Store& store, Options opts);
+  ~RequestLogWriter();  // stops (and drains) if still running
+
+  void start();
+  void submit(core::RequestLogEntry entry);
+  // Writes everything queued so far, then stops the thread. Idempotent.
+  void stop();
+
+  uint64_t written() const;
+  uint64_t dropped() const;
+
+ private:
+  void run();
+  void flush(std::vector<core::RequestLogEntry>& batch,
+             std::vector<std::pair<std::string, int64_t>>& touches);
+
+  Store& store_;
+  Options opts_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<core::RequestLogEntry> queue_;
+  std::vector<std::pair<std::string, int64_t>> touches_;
+  std::unordered_map<std::string, int64_t> last_minute_;  // key id -> minute last touched
+  bool stopping_ = false;
+  bool started_ = false;
+  uint64_t written_ = 0;
+  uint64_t dropped_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace dvs::store

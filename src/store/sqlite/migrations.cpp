@@ -1,0 +1,114 @@
+#include "store/migrations.hpp"
+
+namespace dvs::store {
+
+namespace {
+constexpr Migration kSqlite[] = {
+    {1, "initial schema", R"sql(
+CREATE TABLE organizations (
+  id          TEXT PRIMARY KEY,
+  name        TEXT NOT NULL,
+  created_at  INTEGER NOT NULL
+);
+CREATE INDEX organizations_name ON organizations(name);
+
+CREATE TABLE users (
+  id             TEXT PRIMARY KEY,
+  org_id         TEXT NOT NULL REFERENCES organizations(id),
+  email          TEXT NOT NULL COLLATE NOCASE UNIQUE,
+  role           TEXT NOT NULL CHECK (role IN ('ceo', 'admin', 'member')),
+  password_hash  TEXT,
+  created_at     INTEGER NOT NULL
+);
+CREATE INDEX users_org ON users(org_id);
+
+-- Only a hash of each secret is stored, never the secret.
+CREATE TABLE api_keys (
+  id                     TEXT PRIMARY KEY,
+  org_id                 TEXT NOT NULL REFERENCES organizations(id),
+  name                   TEXT NOT NULL,
+  hint                   TEXT NOT NULL,
+  secret_hash            BLOB NOT NULL UNIQUE,
+  scopes                 TEXT NOT NULL,
+  rate_limit_per_minute  INTEGER NOT NULL,
+  created_at             INTEGER NOT NULL,
+  created_by             TEXT REFERENCES users(id),
+  expires_at             INTEGER,
+  last_used_at           INTEGER,
+  revoked_at             INTEGER,
+  replaced_by            TEXT
+);
+CREATE INDEX api_keys_org ON api_keys(org_id, created_at DESC, id DESC);
+
+CREATE TABLE leads (
+  id           TEXT PRIMARY KEY,
+  org_id       TEXT NOT NULL REFERENCES organizations(id),
+  name         TEXT NOT NULL,
+  email        TEXT,
+  phone        TEXT,
+  company      TEXT,
+  status       TEXT NOT NULL,
+  source       TEXT,
+  value_cents  INTEGER NOT NULL,
+  currency     TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  updated_at   INTEGER NOT NULL
+);
+CREATE INDEX leads_page ON leads(org_id, created_at DESC, id DESC);
+CREATE INDEX leads_status_page ON leads(org_id, status, created_at DESC, id DESC);
+
+CREATE TABLE invoices (
+  id                 TEXT PRIMARY KEY,
+  org_id             TEXT NOT NULL REFERENCES organizations(id),
+  number             TEXT NOT NULL,
+  customer_name      TEXT NOT NULL,
+  customer_email     TEXT,
+  lead_id            TEXT REFERENCES leads(id),
+  status             TEXT NOT NULL,
+  currency           TEXT NOT NULL,
+  subtotal_cents     INTEGER NOT NULL,
+  tax_cents          INTEGER NOT NULL,
+  total_cents        INTEGER NOT NULL,
+  amount_paid_cents  INTEGER NOT NULL,
+  issued_at          INTEGER NOT NULL,
+  due_at             INTEGER NOT NULL,
+  paid_at            INTEGER,
+  line_items         TEXT NOT NULL,
+  created_at         INTEGER NOT NULL,
+  updated_at         INTEGER NOT NULL
+);
+CREATE INDEX invoices_page ON invoices(org_id, created_at DESC, id DESC);
+CREATE INDEX invoices_status_page ON invoices(org_id, status, created_at DESC, id DESC);
+
+CREATE TABLE request_log (
+  seq          INTEGER PRIMARY KEY,
+  request_id   TEXT NOT NULL,
+  org_id       TEXT NOT NULL,
+  key_id       TEXT NOT NULL,
+  method       TEXT NOT NULL,
+  path         TEXT NOT NULL,
+  status       INTEGER NOT NULL,
+  latency_us   INTEGER NOT NULL,
+  client_ip    TEXT NOT NULL,
+  user_agent   TEXT NOT NULL,
+  created_at   INTEGER NOT NULL
+);
+CREATE INDEX request_log_key ON request_log(key_id, created_at DESC, request_id DESC);
+
+CREATE TABLE audit_events (
+  id             TEXT PRIMARY KEY,
+  org_id         TEXT NOT NULL,
+  type           TEXT NOT NULL,
+  actor_user_id  TEXT,
+  key_id         TEXT NOT NULL,
+  ip             TEXT NOT NULL,
+  created_at     INTEGER NOT NULL
+);
+CREATE INDEX audit_events_org ON audit_events(org_id, created_at DESC, id DESC);
+)sql"},
+};
+}  // namespace
+
+std::span<const Migration> sqlite_migrations() { return kSqlite; }
+
+}  // namespace dvs::store

@@ -1,0 +1,748 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "store/migrations.hpp"
+
+namespace dvs::store {
+
+using core::Errc;
+using core::make_error;
+
+namespace {
+
+std::atomic<uint64_t> g_next_instance{1};
+
+core::Error db_error(sqlite3* db, int rc, const char* what) {
+  int base = rc & 0xFF;
+  if (base == SQLITE_CONSTRAINT) return make_error(Errc::conflict, "already exists");
+  spdlog::error("sqlite: {}: {} ({})", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc);
+  if (base == SQLITE_BUSY || base == SQLITE_LOCKED || base == SQLITE_CANTOPEN ||
+      base == SQLITE_IOERR || base == SQLITE_FULL)
+    return make_error(Errc::unavailable, "the database is unavailable");
+  return make_error(Errc::internal, "database error");
+}
+
+// A cached prepared statement in use; resets it (and clears bindings) when
+// it goes out of scope, so the cache can hand it out again.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
+  Stmt(const Stmt&) = delete;
+  ~Stmt() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Stmt& text(int i, std::string_view v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // Empty strings are stored as NULL: "absent".
+  Stmt& text_or_null(int i, std::string_view v) {
+    if (v.empty()) sqlite3_bind_null(s_, i);
+    else text(i, v);
+    return *this;
+  }
+  Stmt& opt_text(int i, const std::optional<std::string>& v) {
+    if (v) text(i, *v);
+    else sqlite3_bind_null(s_, i);
+    return *this;
+  }
+  Stmt& integer(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& opt_int(int i, const std::optional<int64_t>& v) {
+    if (v) integer(i, *v);
+    else sqlite3_bind_null(s_, i);
+    return *this;
+  }
+  Stmt& blob(int i, const void* p, size_t n) {
+    sqlite3_bind_blob(s_, i, p, static_cast<int>(n), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int step() { return sqlite3_step(s_); }
+  // Runs a statement that returns no rows.
+  core::Status run(const char* what) {
+    int rc = step();
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) return {};
+    return db_error(db_, rc, what);
+  }
+  std::string str(int c) const {
+    auto* p = sqlite3_column_text(s_, c);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<size_t>(sqlite3_column_bytes(s_, c)))
+             : std::string();
+  }
+  std::optional<std::string> opt_str(int c) const {
+    if (sqlite3_column_type(s_, c) == SQLITE_NULL) return std::nullopt;
+    return str(c);
+  }
+  int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
+  std::optional<int64_t> opt_i64(int c) const {
+    if (sqlite3_column_type(s_, c) == SQLITE_NULL) return std::nullopt;
+    return i64(c);
+  }
+  const void* blob_ptr(int c) const { return sqlite3_column_blob(s_, c); }
+  int blob_size(int c) const { return sqlite3_column_bytes(s_, c); }
+  sqlite3* db() const { return db_; }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_;
+};
+
+}  // namespace
+
+class SqliteStore::Conn {
+ public:
+  explicit Conn(const std::string& path) {
+    int rc = sqlite3_open_v2(path.c_str(), &db_,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw std::runtime_error("cannot open SQLite database " + path + ": " + msg);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    // WAL: readers never block the writer; NORMAL sync is durable across a
+    // process crash (the WAL is fsync'ed at checkpoints).
+    for (const char* pragma :
+         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
+          "PRAGMA temp_store=MEMORY"}) {
+      char* err = nullptr;
+      if (sqlite3_exec(db_, pragma, nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string msg = err ? err : "?";
+        sqlite3_free(err);
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw std::runtime_error("cannot set up SQLite database " + path + ": " + msg);
+      }
+    }
+  }
+  ~Conn() {
+    for (auto& [sql, s] : cache_) sqlite3_finalize(s);
+    sqlite3_close(db_);
+  }
+  // A prepared statement for `sql`, from the cache when seen before.
+  core::Result<sqlite3_stmt*> prepare(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it != cache_.end()) return it->second;
+    sqlite3_stmt* s = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+    if (rc != SQLITE_OK) return db_error(db_, rc, "prepare");
+    cache_.emplace(sql, s);
+    return s;
+  }
+  core::Status exec(const char* sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      spdlog::error("sqlite exec: {}", err ? err : "?");
+      sqlite3_free(err);
+      return db_error(nullptr, rc, "exec");
+    }
+    return {};
+  }
+  sqlite3* db() { return db_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+namespace {
+
+// BEGIN IMMEDIATE ... COMMIT, rolled back unless commit() succeeded.
+class Tx {
+ public:
+  explicit Tx(SqliteStore::Conn& c) : c_(c) { began_ = c_.exec("BEGIN IMMEDIATE"); }
+  ~Tx() {
+    if (began_.ok() && !done_) (void)c_.exec("ROLLBACK");
+  }
+  const core::Status& began() const { return began_; }
+  core::Status commit() {
+    auto s = c_.exec("COMMIT");
+    if (s.ok()) done_ = true;
+    return s;
+  }
+
+ private:
+  SqliteStore::Conn& c_;
+  core::Status began_;
+  bool done_ = false;
+};
+
+#define DVS_PREPARE(var, conn, sql)            \
+  auto var##_p = (conn).prepare(sql);          \
+  if (!var##_p) return var##_p.error();        \
+  Stmt var((conn).db(), *var##_p)
+
+#define DVS_TRY(expr)                  \
+  do {                                 \
+    auto _st = (expr);                 \
+    if (!_st.ok()) return _st.error(); \
+  } while (0)
+
+constexpr const char* kKeyColumns =
+    "k.id, k.org_id, k.name, k.hint, k.secret_hash, k.scopes, k.rate_limit_per_minute, "
+    "k.created_at, k.created_by, u.email, k.expires_at, k.last_used_at, k.revoked_at, "
+    "k.replaced_by FROM api_keys k LEFT JOIN users u ON u.id = k.created_by ";
+
+core::ApiKey read_key(const Stmt& s) {
+  core::ApiKey k;
+  k.id = s.str(0);
+  k.org_id = s.str(1);
+  k.name = s.str(2);
+  k.hint = s.str(3);
+  if (s.blob_size(4) == static_cast<int>(k.secret_hash.size()))
+    std::memcpy(k.secret_hash.data(), s.blob_ptr(4), k.secret_hash.size());
+  k.scopes = core::ScopeSet::from_string(s.str(5));
+  k.rate_limit_per_minute = static_cast<uint32_t>(s.i64(6));
+  k.created_at = s.i64(7);
+  k.created_by_id = s.opt_str(8);
+  k.created_by_email = s.opt_str(9);
+  k.expires_at = s.opt_i64(10);
+  k.last_used_at = s.opt_i64(11);
+  k.revoked_at = s.opt_i64(12);
+  k.replaced_by = s.opt_str(13);
+  return k;
+}
+
+constexpr const char* kLeadColumns =
+    "id, org_id, name, email, phone, company, status, source, value_cents, currency, "
+    "created_at, updated_at FROM leads ";
+
+core::Lead read_lead(const Stmt& s) {
+  core::Lead l;
+  l.id = s.str(0);
+  l.org_id = s.str(1);
+  l.name = s.str(2);
+  l.email = s.str(3);
+  l.phone = s.str(4);
+  l.company = s.str(5);
+  l.status = s.str(6);
+  l.source = s.str(7);
+  l.value_cents = s.i64(8);
+  l.currency = s.str(9);
+  l.created_at = s.i64(10);
+  l.updated_at = s.i64(11);
+  return l;
+}
+
+constexpr const char* kInvoiceColumns =
+    "id, org_id, number, customer_name, customer_email, lead_id, status, currency, "
+    "subtotal_cents, tax_cents, total_cents, amount_paid_cents, issued_at, due_at, paid_at, "
+    "line_items, created_at, updated_at FROM invoices ";
+
+core::Invoice read_invoice(const Stmt& s) {
+  core::Invoice v;
+  v.id = s.str(0);
+  v.org_id = s.str(1);
+  v.number = s.str(2);
+  v.customer_name = s.str(3);
+  v.customer_email = s.str(4);
+  v.lead_id = s.opt_str(5);
+  v.status = s.str(6);
+  v.currency = s.str(7);
+  v.subtotal_cents = s.i64(8);
+  v.tax_cents = s.i64(9);
+  v.total_cents = s.i64(10);
+  v.amount_paid_cents = s.i64(11);
+  v.issued_at = s.i64(12);
+  v.due_at = s.i64(13);
+  v.paid_at = s.opt_i64(14);
+  v.line_items_json = s.str(15);
+  v.created_at = s.i64(16);
+  v.updated_at = s.i64(17);
+  return v;
+}
+
+// WHERE clause of a keyset page: org first (always), then the optional
+// filters, then the cursor position. Parameters are numbered from 1 in the
+// order bind_page() binds them.
+// `t` qualifies column names ("" or "a.").
+std::string page_sql(const char* columns, const char* table_where, const core::ListQuery& q,
+                     const std::string& t, const char* id_col) {
+  std::string sql = "SELECT ";
+  sql += columns;
+  sql += table_where;
+  if (!q.status.empty()) sql += " AND " + t + "status = ?";
+  if (q.updated_since) sql += " AND " + t + "updated_at >= ?";
+  if (q.after_created_at) sql += " AND (" + t + "created_at, " + t + id_col + ") < (?, ?)";
+  sql += " ORDER BY " + t + "created_at DESC, " + t + id_col + " DESC LIMIT ?";
+  return sql;
+}
+
+int bind_page(Stmt& s, int i, const core::ListQuery& q) {
+  if (!q.status.empty()) s.text(i++, q.status);
+  if (q.updated_since) s.integer(i++, *q.updated_since);
+  if (q.after_created_at) {
+    s.integer(i++, *q.after_created_at);
+    s.text(i++, q.after_id);
+  }
+  s.integer(i++, q.limit + 1);
+  return i;
+}
+
+template <typename T, typename Reader>
+core::Result<core::Page<T>> read_page(Stmt& s, const core::ListQuery& q, Reader read) {
+  core::Page<T> page;
+  page.items.reserve(static_cast<size_t>(q.limit));
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    if (static_cast<int>(page.items.size()) == q.limit) {
+      page.has_more = true;
+      break;
+    }
+    page.items.push_back(read(s));
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(s.db(), rc, "list");
+  return page;
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(std::string path) : path_(std::move(path)), instance_(g_next_instance++) {
+  std::filesystem::path p(path_);
+  if (p.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(p.parent_path(), ec);
+    if (ec)
+      throw std::runtime_error("cannot create folder " + p.parent_path().string() + ": " +
+                               ec.message());
+  }
+  conn();  // opens now, so a bad path fails at start-up
+}
+
+SqliteStore::~SqliteStore() = default;
+
+SqliteStore::Conn& SqliteStore::conn() {
+  // Keyed by instance number, not address, so a new store at a reused address
+  // never inherits an old connection.
+  thread_local std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
+  auto& c = conns[instance_];
+  if (!c) c = std::make_unique<Conn>(path_);
+  return *c;
+}
+
+Result<int> SqliteStore::migrate() {
+  Conn& c = conn();
+  DVS_TRY(c.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT "
+      "NULL, applied_at INTEGER NOT NULL)"));
+  int applied = 0;
+  for (const auto& m : sqlite_migrations()) {
+    Tx tx(c);
+    DVS_TRY(tx.began());
+    {
+      DVS_PREPARE(q, c, "SELECT 1 FROM schema_migrations WHERE version = ?");
+      q.integer(1, m.version);
+      if (q.step() == SQLITE_ROW) continue;
+    }
+    DVS_TRY(c.exec(std::string(m.sql).c_str()));
+    {
+      DVS_PREPARE(ins, c,
+                  "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, "
+                  "strftime('%s','now'))");
+      ins.integer(1, m.version).text(2, m.name);
+      DVS_TRY(ins.run("record migration"));
+    }
+    DVS_TRY(tx.commit());
+    ++applied;
+  }
+  return applied;
+}
+
+Status SqliteStore::ping() {
+  Conn& c = conn();
+  DVS_PREPARE(q, c, "SELECT count(*) FROM schema_migrations");
+  int rc = q.step();
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "ping");
+  return {};
+}
+
+// ---- organizations and users ----
+
+Status SqliteStore::create_org(const core::Organization& org) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c, "INSERT INTO organizations(id, name, created_at) VALUES (?, ?, ?)");
+  q.text(1, org.id).text(2, org.name).integer(3, org.created_at);
+  return q.run("create org");
+}
+
+Result<core::Organization> SqliteStore::get_org(std::string_view id) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c, "SELECT id, name, created_at FROM organizations WHERE id = ?");
+  q.text(1, id);
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return make_error(Errc::not_found, "no such organization");
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "get org");
+  return core::Organization{q.str(0), q.str(1), q.i64(2)};
+}
+
+Result<core::Organization> SqliteStore::find_org_by_name(std::string_view name) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c,
+              "SELECT id, name, created_at FROM organizations WHERE name = ? ORDER BY "
+              "created_at, id LIMIT 1");
+  q.text(1, name);
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return make_error(Errc::not_found, "no such organization");
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "find org");
+  return core::Organization{q.str(0), q.str(1), q.i64(2)};
+}
+
+Status SqliteStore::create_user(const core::User& u) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c,
+              "INSERT INTO users(id, org_id, email, role, password_hash, created_at) VALUES (?, "
+              "?, ?, ?, ?, ?)");
+  q.text(1, u.id).text(2, u.org_id).text(3, u.email).text(4, core::role_name(u.role));
+  q.text_or_null(5, u.password_hash).integer(6, u.created_at);
+  return q.run("create user");
+}
+
+Result<core::User> SqliteStore::find_user_by_email(std::string_view email) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c,
+              "SELECT id, org_id, email, role, password_hash, created_at FROM users WHERE email "
+              "= ?");
+  q.text(1, email);
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return make_error(Errc::not_found, "no such user");
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "find user");
+  core::User u;
+  u.id = q.str(0);
+  u.org_id = q.str(1);
+  u.email = q.str(2);
+  u.role = core::parse_role(q.str(3)).value_or(core::Role::member);
+  u.password_hash = q.str(4);
+  u.created_at = q.i64(5);
+  return u;
+}
+
+Status SqliteStore::set_user_password(std::string_view user_id, const std::string& hash) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c, "UPDATE users SET password_hash = ? WHERE id = ?");
+  q.text(1, hash).text(2, user_id);
+  DVS_TRY(q.run("set password"));
+  if (sqlite3_changes(c.db()) == 0) return make_error(Errc::not_found, "no such user");
+  return {};
+}
+
+Result<bool> SqliteStore::empty() {
+  Conn& c = conn();
+  DVS_PREPARE(q, c, "SELECT EXISTS(SELECT 1 FROM organizations)");
+  int rc = q.step();
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "empty");
+  return q.i64(0) == 0;
+}
+
+// ---- API keys ----
+
+namespace {
+Status insert_key_row(SqliteStore::Conn& c, const core::ApiKey& k) {
+  DVS_PREPARE(q, c,
+              "INSERT INTO api_keys(id, org_id, name, hint, secret_hash, scopes, "
+              "rate_limit_per_minute, created_at, created_by, expires_at, last_used_at, "
+              "revoked_at, replaced_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  q.text(1, k.id).text(2, k.org_id).text(3, k.name).text(4, k.hint);
+  q.blob(5, k.secret_hash.data(), k.secret_hash.size()).text(6, k.scopes.to_string());
+  q.integer(7, k.rate_limit_per_minute).integer(8, k.created_at).opt_text(9, k.created_by_id);
+  q.opt_int(10, k.expires_at).opt_int(11, k.last_used_at).opt_int(12, k.revoked_at);
+  q.opt_text(13, k.replaced_by);
+  return q.run("insert key");
+}
+}  // namespace
+
+Status SqliteStore::insert_key(const core::ApiKey& k) { return insert_key_row(conn(), k); }
+
+Result<core::ApiKey> SqliteStore::find_key_by_hash(const core::KeyHash& hash) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c, std::string("SELECT ") + kKeyColumns + "WHERE k.secret_hash = ?");
+  q.blob(1, hash.data(), hash.size());
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return make_error(Errc::not_found, "no such key");
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "find key");
+  auto k = read_key(q);
+  // The index found it by equality already; compare again in constant time so
+  // no code path ever decides on a secret's hash with an early-exit compare.
+  if (!core::hash_equal(k.secret_hash, hash)) return make_error(Errc::not_found, "no such key");
+  return k;
+}
+
+Result<core::ApiKey> SqliteStore::get_key(std::string_view org_id, std::string_view id) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c,
+              std::string("SELECT ") + kKeyColumns + "WHERE k.id = ? AND (? = '' OR k.org_id = ?)");
+  q.text(1, id).text(2, org_id).text(3, org_id);
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return make_error(Errc::not_found, "no such key");
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "get key");
+  return read_key(q);
+}
+
+Result<std::vector<core::ApiKey>> SqliteStore::list_keys(std::string_view org_id) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c,
+              std::string("SELECT ") + kKeyColumns +
+                  "WHERE k.org_id = ? ORDER BY k.created_at DESC, k.id DESC");
+  q.text(1, org_id);
+  std::vector<core::ApiKey> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_key(q));
+  if (rc != SQLITE_DONE) return db_error(c.db(), rc, "list keys");
+  return out;
+}
+
+Result<core::ApiKey> SqliteStore::revoke_key(std::string_view org_id, std::string_view id,
+                                             int64_t at) {
+  {
+    Conn& c = conn();
+    DVS_PREPARE(q, c,
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND (? = '' OR org_id = ?) AND "
+                "(revoked_at IS NULL OR revoked_at > ?)");
+    q.integer(1, at).text(2, id).text(3, org_id).text(4, org_id).integer(5, at);
+    DVS_TRY(q.run("revoke key"));
+  }
+  return get_key(org_id, id);
+}
+
+Status SqliteStore::rotate_key(std::string_view org_id, std::string_view old_id,
+                               const core::ApiKey& replacement, int64_t stop_at, int64_t now) {
+  Conn& c = conn();
+  Tx tx(c);
+  DVS_TRY(tx.began());
+  {
+    // Only an active key can be rotated.
+    DVS_PREPARE(q, c,
+                "UPDATE api_keys SET replaced_by = ?, "
+                "revoked_at = CASE WHEN ? <= ? THEN ? ELSE revoked_at END, "
+                "expires_at = CASE WHEN ? > ? AND (expires_at IS NULL OR expires_at > ?) THEN ? "
+                "ELSE expires_at END "
+                "WHERE id = ? AND (? = '' OR org_id = ?) AND replaced_by IS NULL AND "
+                "(revoked_at IS NULL OR revoked_at > ?) AND (expires_at IS NULL OR expires_at > "
+                "?)");
+    q.text(1, replacement.id);
+    q.integer(2, stop_at).integer(3, now).integer(4, now);
+    q.integer(5, stop_at).integer(6, now).integer(7, stop_at).integer(8, stop_at);
+    q.text(9, old_id).text(10, org_id).text(11, org_id).integer(12, now).integer(13, now);
+    DVS_TRY(q.run("rotate key"));
+    if (sqlite3_changes(c.db()) == 0) return make_error(Errc::not_found, "no such active key");
+  }
+  DVS_TRY(insert_key_row(c, replacement));
+  return tx.commit();
+}
+
+Status SqliteStore::touch_keys(const std::vector<std::pair<std::string, int64_t>>& uses) {
+  if (uses.empty()) return {};
+  Conn& c = conn();
+  Tx tx(c);
+  DVS_TRY(tx.began());
+  for (const auto& [id, at] : uses) {
+    DVS_PREPARE(q, c,
+                "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR "
+                "last_used_at < ?)");
+    q.integer(1, at).text(2, id).integer(3, at);
+    DVS_TRY(q.run("touch key"));
+  }
+  return tx.commit();
+}
+
+// ---- leads ----
+
+Result<core::Page<core::Lead>> SqliteStore::list_leads(std::string_view org_id,
+                                                       const core::ListQuery& q) {
+  Conn& c = conn();
+  DVS_PREPARE(s, c, page_sql(kLeadColumns, "WHERE org_id = ?", q, "", "id"));
+  s.text(1, org_id);
+  bind_page(s, 2, q);
+  return read_page<core::Lead>(s, q, read_lead);
+}
+
+Result<core::Lead> SqliteStore::get_lead(std::string_view org_id, std::string_view id) {
+  Conn& c = conn();
+  DVS_PREPARE(s, c, std::string("SELECT ") + kLeadColumns + "WHERE id = ? AND org_id = ?");
+  s.text(1, id).text(2, org_id);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return make_error(Errc::not_found, "no such lead");
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "get lead");
+  return read_lead(s);
+}
+
+namespace {
+// not_found unless `id` is absent or belongs to `org_id`.
+Status check_owner(SqliteStore::Conn& c, const char* sql, const std::string& id,
+                   const std::string& org_id) {
+  DVS_PREPARE(q, c, sql);
+  q.text(1, id);
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return {};
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "check owner");
+  if (q.str(0) != org_id) return make_error(Errc::conflict, "id " + id + " is already taken");
+  return {};
+}
+}  // namespace
+
+Status SqliteStore::upsert_leads(const std::vector<core::Lead>& leads) {
+  Conn& c = conn();
+  Tx tx(c);
+  DVS_TRY(tx.began());
+  for (const auto& l : leads) {
+    DVS_TRY(check_owner(c, "SELECT org_id FROM leads WHERE id = ?", l.id, l.org_id));
+    DVS_PREPARE(q, c,
+                "INSERT OR REPLACE INTO leads(id, org_id, name, email, phone, company, status, "
+                "source, value_cents, currency, created_at, updated_at) VALUES "
+                "(?,?,?,?,?,?,?,?,?,?,?,?)");
+    q.text(1, l.id).text(2, l.org_id).text(3, l.name).text_or_null(4, l.email);
+    q.text_or_null(5, l.phone).text_or_null(6, l.company).text(7, l.status);
+    q.text_or_null(8, l.source).integer(9, l.value_cents).text(10, l.currency);
+    q.integer(11, l.created_at).integer(12, l.updated_at);
+    DVS_TRY(q.run("upsert lead"));
+  }
+  return tx.commit();
+}
+
+// ---- invoices ----
+
+Result<core::Page<core::Invoice>> SqliteStore::list_invoices(std::string_view org_id,
+                                                             const core::ListQuery& q) {
+  Conn& c = conn();
+  DVS_PREPARE(s, c, page_sql(kInvoiceColumns, "WHERE org_id = ?", q, "", "id"));
+  s.text(1, org_id);
+  bind_page(s, 2, q);
+  return read_page<core::Invoice>(s, q, read_invoice);
+}
+
+Result<core::Invoice> SqliteStore::get_invoice(std::string_view org_id, std::string_view id) {
+  Conn& c = conn();
+  DVS_PREPARE(s, c, std::string("SELECT ") + kInvoiceColumns + "WHERE id = ? AND org_id = ?");
+  s.text(1, id).text(2, org_id);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return make_error(Errc::not_found, "no such invoice");
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "get invoice");
+  return read_invoice(s);
+}
+
+Status SqliteStore::upsert_invoices(const std::vector<core::Invoice>& invoices) {
+  Conn& c = conn();
+  Tx tx(c);
+  DVS_TRY(tx.began());
+  for (const auto& v : invoices) {
+    DVS_TRY(check_owner(c, "SELECT org_id FROM invoices WHERE id = ?", v.id, v.org_id));
+    if (v.lead_id) {
+      DVS_PREPARE(q, c, "SELECT 1 FROM leads WHERE id = ? AND org_id = ?");
+      q.text(1, *v.lead_id).text(2, v.org_id);
+      int rc = q.step();
+      if (rc == SQLITE_DONE)
+        return make_error(Errc::invalid_request, "no such lead: " + *v.lead_id, "lead_id");
+      if (rc != SQLITE_ROW) return db_error(c.db(), rc, "check lead");
+    }
+    DVS_PREPARE(q, c,
+                "INSERT OR REPLACE INTO invoices(id, org_id, number, customer_name, "
+                "customer_email, lead_id, status, currency, subtotal_cents, tax_cents, "
+                "total_cents, amount_paid_cents, issued_at, due_at, paid_at, line_items, "
+                "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    q.text(1, v.id).text(2, v.org_id).text(3, v.number).text(4, v.customer_name);
+    q.text_or_null(5, v.customer_email).opt_text(6, v.lead_id).text(7, v.status);
+    q.text(8, v.currency).integer(9, v.subtotal_cents).integer(10, v.tax_cents);
+    q.integer(11, v.total_cents).integer(12, v.amount_paid_cents).integer(13, v.issued_at);
+    q.integer(14, v.due_at).opt_int(15, v.paid_at).text(16, v.line_items_json);
+    q.integer(17, v.created_at).integer(18, v.updated_at);
+    DVS_TRY(q.run("upsert invoice"));
+  }
+  return tx.commit();
+}
+
+// ---- request log and audit ----
+
+Status SqliteStore::append_requests(const std::vector<core::RequestLogEntry>& entries) {
+  if (entries.empty()) return {};
+  Conn& c = conn();
+  Tx tx(c);
+  DVS_TRY(tx.began());
+  for (const auto& e : entries) {
+    DVS_PREPARE(q, c,
+                "INSERT INTO request_log(request_id, org_id, key_id, method, path, status, "
+                "latency_us, client_ip, user_agent, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
+    q.text(1, e.request_id).text(2, e.org_id).text(3, e.key_id).text(4, e.method);
+    q.text(5, e.path).integer(6, e.status).integer(7, e.latency_us).text(8, e.client_ip);
+    q.text(9, e.user_agent).integer(10, e.created_at);
+    DVS_TRY(q.run("append request"));
+  }
+  return tx.commit();
+}
+
+Result<core::Page<core::RequestLogEntry>> SqliteStore::list_requests(std::string_view org_id,
+                                                                     std::string_view key_id,
+                                                                     const core::ListQuery& q) {
+  Conn& c = conn();
+  DVS_PREPARE(s, c,
+              page_sql("request_id, org_id, key_id, method, path, status, latency_us, "
+                       "client_ip, user_agent, created_at FROM request_log ",
+                       "WHERE org_id = ? AND key_id = ?", q, "", "request_id"));
+  s.text(1, org_id).text(2, key_id);
+  bind_page(s, 3, q);
+  return read_page<core::RequestLogEntry>(s, q, [](const Stmt& r) {
+    core::RequestLogEntry e;
+    e.request_id = r.str(0);
+    e.org_id = r.str(1);
+    e.key_id = r.str(2);
+    e.method = r.str(3);
+    e.path = r.str(4);
+    e.status = static_cast<int>(r.i64(5));
+    e.latency_us = r.i64(6);
+    e.client_ip = r.str(7);
+    e.user_agent = r.str(8);
+    e.created_at = r.i64(9);
+    return e;
+  });
+}
+
+Status SqliteStore::append_audit(const core::AuditEvent& e) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c,
+              "INSERT INTO audit_events(id, org_id, type, actor_user_id, key_id, ip, created_at) "
+              "VALUES (?,?,?,?,?,?,?)");
+  q.text(1, e.id).text(2, e.org_id).text(3, e.type).opt_text(4, e.actor_user_id);
+  q.text(5, e.key_id).text(6, e.ip).integer(7, e.created_at);
+  return q.run("append audit");
+}
+
+Result<core::Page<core::AuditEvent>> SqliteStore::list_audit(std::string_view org_id,
+                                                             const core::ListQuery& q) {
+  Conn& c = conn();
+  DVS_PREPARE(s, c,
+              page_sql("a.id, a.org_id, a.type, a.actor_user_id, u.email, a.key_id, a.ip, "
+                       "a.created_at FROM audit_events a LEFT JOIN users u ON u.id = "
+                       "a.actor_user_id ",
+                       "WHERE a.org_id = ?", q, "a.", "id"));
+  s.text(1, org_id);
+  bind_page(s, 2, q);
+  return read_page<core::AuditEvent>(s, q, [](const Stmt& r) {
+    core::AuditEvent e;
+    e.id = r.str(0);
+    e.org_id = r.str(1);
+    e.type = r.str(2);
+    e.actor_user_id = r.opt_str(3);
+    e.actor_email = r.opt_str(4);
+    e.key_id = r.str(5);
+    e.ip = r.str(6);
+    e.created_at = r.i64(7);
+    return e;
+  });
+}
+
+}  // namespace dvs::store

@@ -1,0 +1,72 @@
+#pragma once
+// Store on SQLite 3 in WAL mode: the embedded default.
+//
+// Thread-safe. Each thread that calls in gets its own connection (opened on
+// first use, closed when the thread exits), with prepared statements cached
+// per connection; WAL lets readers run beside the one writer, and a busy
+// timeout makes concurrent writers (the request-log thread, a CLI import)
+// wait for each other instead of failing.
+
+#include <memory>
+#include <string>
+
+#include "store/store.hpp"
+
+namespace dvs::store {
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating the file and its folder when missing) the database at
+  // `path`. Throws std::runtime_error when it cannot be opened: start-up only.
+  explicit SqliteStore(std::string path);
+  ~SqliteStore() override;
+
+  Result<int> migrate() override;
+  Status ping() override;
+
+  Status create_org(const core::Organization& org) override;
+  Result<core::Organization> get_org(std::string_view id) override;
+  Result<core::Organization> find_org_by_name(std::string_view name) override;
+  Status create_user(const core::User& user) override;
+  Result<core::User> find_user_by_email(std::string_view email) override;
+  Status set_user_password(std::string_view user_id, const std::string& hash) override;
+  Result<bool> empty() override;
+
+  Status insert_key(const core::ApiKey& key) override;
+  Result<core::ApiKey> find_key_by_hash(const core::KeyHash& hash) override;
+  Result<core::ApiKey> get_key(std::string_view org_id, std::string_view id) override;
+  Result<std::vector<core::ApiKey>> list_keys(std::string_view org_id) override;
+  Result<core::ApiKey> revoke_key(std::string_view org_id, std::string_view id,
+                                  int64_t at) override;
+  Status rotate_key(std::string_view org_id, std::string_view old_id,
+                    const core::ApiKey& replacement, int64_t stop_at, int64_t now) override;
+  Status touch_keys(const std::vector<std::pair<std::string, int64_t>>& uses) override;
+
+  Result<core::Page<core::Lead>> list_leads(std::string_view org_id,
+                                            const core::ListQuery& q) override;
+  Result<core::Lead> get_lead(std::string_view org_id, std::string_view id) override;
+  Status upsert_leads(const std::vector<core::Lead>& leads) override;
+
+  Result<core::Page<core::Invoice>> list_invoices(std::string_view org_id,
+                                                  const core::ListQuery& q) override;
+  Result<core::Invoice> get_invoice(std::string_view org_id, std::string_view id) override;
+  Status upsert_invoices(const std::vector<core::Invoice>& invoices) override;
+
+  Status append_requests(const std::vector<core::RequestLogEntry>& entries) override;
+  Result<core::Page<core::RequestLogEntry>> list_requests(std::string_view org_id,
+                                                          std::string_view key_id,
+                                                          const core::ListQuery& q) override;
+
+  Status append_audit(const core::AuditEvent& event) override;
+  Result<core::Page<core::AuditEvent>> list_audit(std::string_view org_id,
+                                                  const core::ListQuery& q) override;
+
+  class Conn;  // one connection and its statement cache; internal
+
+ private:
+  Conn& conn();
+  std::string path_;
+  uint64_t instance_;
+};
+
+}  // namespace dvs::store

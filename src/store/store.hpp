@@ -1,0 +1,120 @@
+#pragma once
+// Storage interfaces. Every method that reads tenant data takes the
+// organization id and never returns another organization's rows.
+//
+// Conventions for every interface here:
+// - Thread-safe: any thread may call any method; implementations keep one
+//   connection per thread (SQLite) or a pool (PostgreSQL).
+// - Nothing found: Errc::not_found (for single objects); lists are empty.
+// - A unique constraint broken: Errc::conflict. Storage unreachable or busy
+//   beyond its timeout: Errc::unavailable. Anything else: Errc::internal, with
+//   the detail logged (never returned, since it could carry data).
+// - Values in and out are owned by the caller; nothing is retained.
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/errors.hpp"
+#include "core/models.hpp"
+
+namespace dvs::store {
+
+using core::Result;
+using core::Status;
+
+class OrgStore {
+ public:
+  virtual ~OrgStore() = default;
+  virtual Status create_org(const core::Organization& org) = 0;
+  virtual Result<core::Organization> get_org(std::string_view id) = 0;
+  // Returns the organization with that exact name (oldest first), or not_found.
+  virtual Result<core::Organization> find_org_by_name(std::string_view name) = 0;
+  // conflict when the e-mail (case-insensitive) is taken.
+  virtual Status create_user(const core::User& user) = 0;
+  virtual Result<core::User> find_user_by_email(std::string_view email) = 0;
+  virtual Status set_user_password(std::string_view user_id, const std::string& hash) = 0;
+  // True when no organization exists yet.
+  virtual Result<bool> empty() = 0;
+};
+
+class KeyStore {
+ public:
+  virtual ~KeyStore() = default;
+  // conflict when the id or the hash exists.
+  virtual Status insert_key(const core::ApiKey& key) = 0;
+  // The key with this secret hash, whatever its status, or not_found.
+  virtual Result<core::ApiKey> find_key_by_hash(const core::KeyHash& hash) = 0;
+  // The key `id` of organization `org_id` (empty org_id: any organization).
+  virtual Result<core::ApiKey> get_key(std::string_view org_id, std::string_view id) = 0;
+  // All keys of the organization, newest first.
+  virtual Result<std::vector<core::ApiKey>> list_keys(std::string_view org_id) = 0;
+  // Sets revoked_at to `at` unless already revoked; returns the key as stored.
+  virtual Result<core::ApiKey> revoke_key(std::string_view org_id, std::string_view id,
+                                          int64_t at) = 0;
+  // Atomically inserts `replacement` and stops `old_id`: revoked at `stop_at`
+  // when `stop_at` <= now, else expires_at lowered to `stop_at`. not_found when
+  // the old key does not exist or is no longer active.
+  virtual Status rotate_key(std::string_view org_id, std::string_view old_id,
+                            const core::ApiKey& replacement, int64_t stop_at, int64_t now) = 0;
+  // Raises last_used_at for each (key id, time) pair; never lowers it.
+  virtual Status touch_keys(const std::vector<std::pair<std::string, int64_t>>& uses) = 0;
+};
+
+class LeadStore {
+ public:
+  virtual ~LeadStore() = default;
+  virtual Result<core::Page<core::Lead>> list_leads(std::string_view org_id,
+                                                    const core::ListQuery& q) = 0;
+  virtual Result<core::Lead> get_lead(std::string_view org_id, std::string_view id) = 0;
+  // Inserts or replaces every lead in one transaction: all or nothing. A lead
+  // whose id belongs to another organization is a conflict.
+  virtual Status upsert_leads(const std::vector<core::Lead>& leads) = 0;
+};
+
+class InvoiceStore {
+ public:
+  virtual ~InvoiceStore() = default;
+  virtual Result<core::Page<core::Invoice>> list_invoices(std::string_view org_id,
+                                                          const core::ListQuery& q) = 0;
+  virtual Result<core::Invoice> get_invoice(std::string_view org_id, std::string_view id) = 0;
+  // As upsert_leads; a lead_id that is not a lead of the same organization is
+  // invalid_request.
+  virtual Status upsert_invoices(const std::vector<core::Invoice>& invoices) = 0;
+};
+
+class RequestLogStore {
+ public:
+  virtual ~RequestLogStore() = default;
+  // Appends the entries in one transaction.
+  virtual Status append_requests(const std::vector<core::RequestLogEntry>& entries) = 0;
+  // The key's requests, newest first; ListQuery's cursor fields page them.
+  virtual Result<core::Page<core::RequestLogEntry>> list_requests(std::string_view org_id,
+                                                                  std::string_view key_id,
+                                                                  const core::ListQuery& q) = 0;
+};
+
+class AuditStore {
+ public:
+  virtual ~AuditStore() = default;
+  virtual Status append_audit(const core::AuditEvent& event) = 0;
+  virtual Result<core::Page<core::AuditEvent>> list_audit(std::string_view org_id,
+                                                          const core::ListQuery& q) = 0;
+};
+
+// Everything the service stores. Created by open_store() (src/app).
+class Store : public OrgStore,
+              public KeyStore,
+              public LeadStore,
+              public InvoiceStore,
+              public RequestLogStore,
+              public AuditStore {
+ public:
+  // Applies pending migrations; returns how many were applied.
+  virtual Result<int> migrate() = 0;
+  // Cheap reachability check for /readyz.
+  virtual Status ping() = 0;
+};
+
+}  // namespace dvs::store

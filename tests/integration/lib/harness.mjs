@@ -1,0 +1,537 @@
+// Shared helpers for the HTTP integration suite: they run the real binary
+// (CLI subcommands and `serve`) against a throw-away SQLite database.
+//
+// Every test file creates its own Env (temp dir + database + server), so files
+// can run in parallel and leave nothing behind. No fixed ports, no sleeps in
+// assertions: the only waiting is the bounded readiness poll of GET /healthz.
+
+import { spawn, execFile } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = path.resolve(here, '..', '..', '..');
+export const BIN = process.env.DEVSPHERE_BIN || path.join(REPO_ROOT, 'build', 'devsphere');
+
+// ---------------------------------------------------------------------------
+// Key format: dvs_live_ + 32 base62 + 6 base62 checksum (CRC-32 of the random
+// part). This is an implementation independent of the server's.
+
+export const KEY_PREFIX = 'dvs_live_';
+export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+export const KEY_RE = /^dvs_live_[0-9A-Za-z]{38}$/;
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32 (IEEE 802.3 / zlib) of the bytes of an ASCII string. */
+export function crc32(str) {
+  let c = 0xffffffff;
+  for (const b of Buffer.from(str, 'latin1')) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** Base62, most significant digit first, left-padded with '0' to `width`. */
+export function base62(n, width = 6) {
+  let s = '';
+  let v = n;
+  do {
+    s = BASE62[v % 62] + s;
+    v = Math.floor(v / 62);
+  } while (v > 0);
+  return s.padStart(width, '0');
+}
+
+export function checksumOf(random32) {
+  return base62(crc32(random32), 6);
+}
+
+export function randomBase62(n) {
+  let s = '';
+  for (let i = 0; i < n; i++) s += BASE62[Math.floor(Math.random() * 62)];
+  return s;
+}
+
+/** A well-formed key (valid checksum) that the server never issued. */
+export function forgeValidKey(random32 = randomBase62(32)) {
+  return KEY_PREFIX + random32 + checksumOf(random32);
+}
+
+/** Splits a key into its parts; returns null if it is not shaped like one. */
+export function parseKey(key) {
+  if (!KEY_RE.test(key)) return null;
+  return { random: key.slice(9, 41), checksum: key.slice(41) };
+}
+
+export function hasValidChecksum(key) {
+  const p = parseKey(key);
+  return p !== null && checksumOf(p.random) === p.checksum;
+}
+
+// ---------------------------------------------------------------------------
+// Shapes
+
+export const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+export function assertTimestamp(v, what) {
+  assert.equal(typeof v, 'string', `${what} must be a string timestamp, got ${JSON.stringify(v)}`);
+  assert.match(v, TS_RE, `${what} must look like 2026-11-29T12:00:00Z`);
+  assert.ok(!Number.isNaN(Date.parse(v)), `${what} must be a valid date: ${v}`);
+}
+
+export function assertTimestampOrNull(v, what) {
+  if (v !== null) assertTimestamp(v, what);
+}
+
+export function assertInt(v, what) {
+  assert.ok(Number.isInteger(v), `${what} must be an integer, got ${JSON.stringify(v)}`);
+}
+
+export function assertStringOrNull(v, what) {
+  assert.ok(v === null || typeof v === 'string', `${what} must be a string or null, got ${JSON.stringify(v)}`);
+}
+
+export function sortedKeys(obj) {
+  return Object.keys(obj).sort();
+}
+
+export const API_KEY_FIELDS = [
+  'id', 'object', 'name', 'hint', 'scopes', 'status', 'rate_limit_per_minute',
+  'created_at', 'created_by', 'expires_at', 'last_used_at', 'revoked_at',
+];
+
+export const LEAD_FIELDS = [
+  'id', 'object', 'name', 'email', 'phone', 'company', 'status', 'source',
+  'value_cents', 'currency', 'created_at', 'updated_at',
+];
+
+export const INVOICE_FIELDS = [
+  'id', 'object', 'number', 'customer_name', 'customer_email', 'lead_id', 'status',
+  'currency', 'subtotal_cents', 'tax_cents', 'total_cents', 'amount_paid_cents',
+  'issued_at', 'due_at', 'paid_at', 'line_items', 'created_at', 'updated_at',
+];
+
+/** Checks an api_key object as in contract section 4 (extra: allowed extra field names). */
+export function assertApiKeyShape(k, { extra = [] } = {}) {
+  assert.deepEqual(sortedKeys(k), [...API_KEY_FIELDS, ...extra].sort(), 'api_key field names');
+  assert.match(k.id, /^key_[0-9A-Za-z_]+$/, 'api_key.id');
+  assert.equal(k.object, 'api_key');
+  assert.equal(typeof k.name, 'string');
+  assert.match(k.hint, /^dvs_live_[0-9A-Za-z]{4}$/, 'api_key.hint');
+  assert.ok(Array.isArray(k.scopes) && k.scopes.length >= 1, 'api_key.scopes is a non-empty array');
+  for (const s of k.scopes) assert.ok(['leads:read', 'invoices:read'].includes(s), `scope ${s}`);
+  assert.ok(['active', 'expired', 'revoked'].includes(k.status), `api_key.status ${k.status}`);
+  assertInt(k.rate_limit_per_minute, 'rate_limit_per_minute');
+  assertTimestamp(k.created_at, 'api_key.created_at');
+  if (k.created_by !== null) {
+    assert.equal(typeof k.created_by, 'object', 'created_by is an object or null');
+    assert.deepEqual(sortedKeys(k.created_by), ['email', 'id'], 'created_by fields');
+    assert.match(k.created_by.id, /^usr_/, 'created_by.id');
+    assert.equal(typeof k.created_by.email, 'string');
+  }
+  assertTimestampOrNull(k.expires_at, 'expires_at');
+  assertTimestampOrNull(k.last_used_at, 'last_used_at');
+  assertTimestampOrNull(k.revoked_at, 'revoked_at');
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+/**
+ * Runs the binary with `args`; resolves to {code, signal, stdout, stderr}.
+ * Never rejects on a non-zero exit: tests assert on the result.
+ */
+export function run(args, { input, env } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, args, {
+      env: { ...process.env, ...(env || {}) },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.stdin.on('error', () => {});
+    child.stdin.end(input ?? '');
+  });
+}
+
+export function lastLine(text) {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  return lines.length ? lines[lines.length - 1] : '';
+}
+
+/** Asserts a CLI run failed cleanly: non-zero exit, no signal/crash, one line on stderr. */
+export function assertCleanFailure(r, what) {
+  const ctx = `${what}: code=${r.code} signal=${r.signal} stderr=${JSON.stringify(r.stderr)}`;
+  assert.equal(r.signal, null, `${ctx} (killed by a signal)`);
+  assert.notEqual(r.code, 0, `${ctx} (must exit non-zero)`);
+  assert.ok(r.code > 0 && r.code < 128, `${ctx} (exit code must be 1..127)`);
+  const lines = r.stderr.split('\n').filter((l) => l.trim().length > 0);
+  assert.equal(lines.length, 1, `${ctx} (exactly one line on stderr)`);
+}
+
+export function assertOk(r, what) {
+  assert.equal(r.code, 0, `${what} failed: code=${r.code} signal=${r.signal} stderr=${r.stderr} stdout=${r.stdout}`);
+}
+
+/** Runs `sqlite3 -json` with a busy timeout; resolves to the parsed rows. */
+export function sqlite(dbPath, sql) {
+  return new Promise((resolve, reject) => {
+    execFile('sqlite3', ['-json', '-cmd', '.timeout 10000', dbPath, sql], (err, stdout, stderr) => {
+      if (err) return reject(new Error(`sqlite3 failed: ${err.message} ${stderr}`));
+      const t = stdout.trim();
+      resolve(t ? JSON.parse(t) : []);
+    });
+  });
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A test environment: one temp dir holding the SQLite database and the
+ * server's captured output. Collects every secret it issues.
+ */
+export class Env {
+  constructor(name = 'dvs-itest') {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
+    this.dataDir = path.join(this.dir, 'data');
+    fs.mkdirSync(this.dataDir);
+    this.dbPath = path.join(this.dataDir, 'devsphere.db');
+    this.dbUrl = `sqlite:${this.dbPath}`;
+    this.secrets = new Set();
+    this.servers = [];
+    this.fileCounter = 0;
+  }
+
+  /** Runs a subcommand with `--db` appended. */
+  cli(args, opts) {
+    return run([...args, '--db', this.dbUrl], opts);
+  }
+
+  async migrate() {
+    const r = await this.cli(['migrate']);
+    assertOk(r, 'migrate');
+    return r;
+  }
+
+  async createOrg(name = 'Acme', email = `owner-${randomBase62(6)}@example.com`) {
+    const r = await this.cli(['org', 'create', '--name', name, '--owner-email', email]);
+    assertOk(r, 'org create');
+    const id = lastLine(r.stdout);
+    assert.match(id, /^org_[0-9A-Za-z_]+$/, `org create must print the org id last, got ${JSON.stringify(r.stdout)}`);
+    return id;
+  }
+
+  async addUser(org, email, role) {
+    const r = await this.cli(['user', 'add', '--org', org, '--email', email, '--role', role]);
+    assertOk(r, 'user add');
+    const id = lastLine(r.stdout);
+    assert.match(id, /^usr_[0-9A-Za-z_]+$/, `user add must print the user id, got ${JSON.stringify(r.stdout)}`);
+    return id;
+  }
+
+  /** keys create; returns {id, secret, stdout}. */
+  async createKey(org, { name = 'itest key', scopes = ['leads:read', 'invoices:read'], expiresIn, rateLimit } = {}) {
+    const args = ['keys', 'create', '--org', org, '--name', name];
+    for (const s of scopes) args.push('--scope', s);
+    if (expiresIn !== undefined) args.push('--expires-in', String(expiresIn));
+    if (rateLimit !== undefined) args.push('--rate-limit', String(rateLimit));
+    const r = await this.cli(args);
+    assertOk(r, 'keys create');
+    return this.#parseIssued(r, 'keys create');
+  }
+
+  async rotateKey(keyId) {
+    const r = await this.cli(['keys', 'rotate', keyId]);
+    assertOk(r, 'keys rotate');
+    return this.#parseIssued(r, 'keys rotate');
+  }
+
+  #parseIssued(r, what) {
+    const secret = lastLine(r.stdout);
+    assert.match(secret, KEY_RE, `${what}: last stdout line must be the secret, got ${JSON.stringify(r.stdout)}`);
+    this.secrets.add(secret);
+    const m = r.stdout.match(/^\s*id:\s*(key_[0-9A-Za-z_]+)\s*$/m);
+    assert.ok(m, `${what}: stdout must have a line "id: key_...", got ${JSON.stringify(r.stdout)}`);
+    return { id: m[1], secret, stdout: r.stdout };
+  }
+
+  async revokeKey(keyId) {
+    const r = await this.cli(['keys', 'revoke', keyId]);
+    assertOk(r, 'keys revoke');
+    return r;
+  }
+
+  async listKeys(org) {
+    const r = await this.cli(['keys', 'list', '--org', org, '--json']);
+    assertOk(r, 'keys list');
+    let body;
+    try {
+      body = JSON.parse(r.stdout);
+    } catch (e) {
+      assert.fail(`keys list --json must print JSON, got ${JSON.stringify(r.stdout)}`);
+    }
+    return body;
+  }
+
+  /** Writes `content` to a new file in the temp dir; returns its path. */
+  writeFile(basename, content) {
+    const p = path.join(this.dir, `${++this.fileCounter}-${basename}`);
+    fs.writeFileSync(p, content);
+    return p;
+  }
+
+  /** Imports rows (objects) as JSONL; asserts success. */
+  async importRows(kind, org, rows) {
+    const file = this.writeFile(`${kind}.jsonl`, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const r = await this.cli(['import', kind, '--org', org, file]);
+    assertOk(r, `import ${kind}`);
+    return r;
+  }
+
+  /**
+   * Starts `serve` on a free port and waits for GET /healthz. Retries with a
+   * new port if the chosen one was taken in the meantime.
+   */
+  async startServer({ extraArgs = [] } = {}) {
+    let lastErr = '';
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const port = await freePort();
+      const n = this.servers.length;
+      const outPath = path.join(this.dir, `server${n}.stdout.log`);
+      const errPath = path.join(this.dir, `server${n}.stderr.log`);
+      const out = fs.openSync(outPath, 'w');
+      const err = fs.openSync(errPath, 'w');
+      const proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--db', this.dbUrl, ...extraArgs], {
+        stdio: ['ignore', out, err],
+      });
+      fs.closeSync(out);
+      fs.closeSync(err);
+      const server = new Server(proc, port, outPath, errPath);
+      this.servers.push(server);
+      const ready = await server.waitReady();
+      if (ready) return server;
+      const stderr = fs.readFileSync(errPath, 'utf8');
+      lastErr = stderr;
+      await server.stop('SIGKILL');
+      if (!/in use|EADDRINUSE|bind/i.test(stderr)) break;
+    }
+    throw new Error(`server did not become ready: ${lastErr}`);
+  }
+
+  /** All files under the data dir (db, -wal, -shm, ...). */
+  dataFiles() {
+    const out = [];
+    const walk = (d) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else out.push(p);
+      }
+    };
+    walk(this.dataDir);
+    return out;
+  }
+
+  /** Stops every server still running and deletes the temp dir. */
+  async cleanup() {
+    for (const s of this.servers) if (s.running) await s.stop('SIGKILL');
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export class Server {
+  constructor(proc, port, stdoutPath, stderrPath) {
+    this.proc = proc;
+    this.port = port;
+    this.base = `http://127.0.0.1:${port}`;
+    this.stdoutPath = stdoutPath;
+    this.stderrPath = stderrPath;
+    this.running = true;
+    this.exited = new Promise((resolve) => {
+      proc.on('exit', (code, signal) => {
+        this.running = false;
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  /** Polls /healthz (bounded); false if the process exits or never answers. */
+  async waitReady() {
+    for (let i = 0; i < 600 && this.running; i++) {
+      try {
+        const r = await fetch(`${this.base}/healthz`);
+        await r.arrayBuffer();
+        if (r.status === 200) return true;
+      } catch {
+        // not listening yet
+      }
+      await delay(Math.min(10 + i * 5, 100));
+    }
+    return false;
+  }
+
+  /** Sends `signal` and resolves to {code, signal} when the process has exited. */
+  async stop(signal = 'SIGTERM') {
+    if (this.running) this.proc.kill(signal);
+    return this.exited;
+  }
+
+  stdout() {
+    return fs.readFileSync(this.stdoutPath, 'utf8');
+  }
+
+  stderr() {
+    return fs.readFileSync(this.stderrPath, 'utf8');
+  }
+
+  /**
+   * Makes a request. `key` sets `Authorization: Bearer <key>`; `auth` sets the
+   * raw Authorization header. Resolves to {status, headers, text, json}.
+   */
+  async req(p, { key, auth, method = 'GET', headers = {}, body } = {}) {
+    const h = { ...headers };
+    if (key !== undefined) h.authorization = `Bearer ${key}`;
+    if (auth !== undefined) h.authorization = auth;
+    const r = await fetch(this.base + p, { method, headers: h, body });
+    const text = await r.text();
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: r.status, headers: r.headers, text, json };
+  }
+
+  /** Follows next_cursor from `p` (which must not contain a cursor) to the end. */
+  async walk(p, key, { onPage } = {}) {
+    const items = [];
+    const pages = [];
+    let cursor = null;
+    const sep = p.includes('?') ? '&' : '?';
+    for (let i = 0; i < 10000; i++) {
+      const url = cursor === null ? p : `${p}${sep}cursor=${encodeURIComponent(cursor)}`;
+      const r = await this.req(url, { key });
+      assert.equal(r.status, 200, `GET ${url}: ${r.status} ${r.text}`);
+      assertListShape(r.json);
+      pages.push(r.json);
+      items.push(...r.json.data);
+      if (onPage) await onPage(r.json, pages.length);
+      if (!r.json.has_more) return { items, pages };
+      cursor = r.json.next_cursor;
+    }
+    assert.fail('pagination did not end');
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Response assertions
+
+export function assertJsonContentType(res) {
+  const ct = res.headers.get('content-type') || '';
+  assert.match(ct, /^application\/json\b/i, `Content-Type must be application/json, got "${ct}"`);
+}
+
+export function assertRequestId(res) {
+  const id = res.headers.get('x-request-id');
+  assert.ok(id, 'X-Request-Id header is missing');
+  assert.match(id, /^req_\S+$/, `X-Request-Id must start with req_, got ${id}`);
+  return id;
+}
+
+/** Asserts the three X-RateLimit-* headers are present and sane; returns them as numbers. */
+export function rateLimitHeaders(res) {
+  const out = {};
+  for (const [k, name] of [['limit', 'x-ratelimit-limit'], ['remaining', 'x-ratelimit-remaining'], ['reset', 'x-ratelimit-reset']]) {
+    const v = res.headers.get(name);
+    assert.ok(v !== null, `${name} header is missing (status ${res.status})`);
+    assert.match(v, /^\d+$/, `${name} must be a non-negative integer, got "${v}"`);
+    out[k] = Number(v);
+  }
+  assert.ok(out.remaining <= out.limit, 'X-RateLimit-Remaining <= X-RateLimit-Limit');
+  return out;
+}
+
+/** Asserts a contract error response: status, JSON body {error:{code,message}}, request id. */
+export function assertError(res, status, code) {
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${res.text}`);
+  assertJsonContentType(res);
+  assert.ok(res.json && typeof res.json === 'object', `error body must be JSON, got ${res.text}`);
+  assert.ok(res.json.error && typeof res.json.error === 'object', `body must have "error": ${res.text}`);
+  assert.equal(res.json.error.code, code, `error.code: ${res.text}`);
+  assert.equal(typeof res.json.error.message, 'string', 'error.message must be a string');
+  assert.ok(res.json.error.message.length > 0, 'error.message must not be empty');
+  assertRequestId(res);
+  return res.json.error;
+}
+
+export function assertInvalidKey(res, sentKey) {
+  assertError(res, 401, 'invalid_api_key');
+  const www = res.headers.get('www-authenticate') || '';
+  assert.match(www, /^Bearer\b/, `WWW-Authenticate must start with Bearer, got "${www}"`);
+  rateLimitHeaders(res);
+  if (sentKey) assert.ok(!res.text.includes(sentKey), 'a 401 body must not echo the key');
+}
+
+export function assertListShape(body) {
+  assert.ok(body && typeof body === 'object', 'list body is an object');
+  assert.deepEqual(sortedKeys(body), ['data', 'has_more', 'next_cursor', 'object'], 'list body fields');
+  assert.equal(body.object, 'list');
+  assert.ok(Array.isArray(body.data), 'data is an array');
+  assert.equal(typeof body.has_more, 'boolean', 'has_more is a boolean');
+  if (body.has_more) {
+    assert.equal(typeof body.next_cursor, 'string', 'next_cursor is a string when has_more');
+    assert.ok(body.next_cursor.length > 0, 'next_cursor is not empty');
+  } else {
+    assert.equal(body.next_cursor, null, 'next_cursor is null when has_more is false');
+  }
+}
+
+/** Newest first by created_at, ties by id descending. */
+export function compareNewestFirst(a, b) {
+  const ta = Date.parse(a.created_at);
+  const tb = Date.parse(b.created_at);
+  if (ta !== tb) return tb - ta;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+export function assertNewestFirst(items, what = 'list') {
+  for (let i = 1; i < items.length; i++) {
+    assert.ok(
+      compareNewestFirst(items[i - 1], items[i]) < 0,
+      `${what}: item ${i - 1} (${items[i - 1].created_at} ${items[i - 1].id}) must come strictly before item ${i} (${items[i].created_at} ${items[i].id})`,
+    );
+  }
+}
+
+/** RFC 3339 with whole seconds and Z, from unix seconds. */
+export function rfc3339(unixSeconds) {
+  return new Date(unixSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
