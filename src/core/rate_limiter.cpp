@@ -1,6 +1,7 @@
 #include "core/rate_limiter.hpp"
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -11,7 +12,7 @@ namespace dvs::core {
 namespace {
 constexpr int64_t kBuckets = 60;
 constexpr size_t kShards = 64;
-constexpr uint32_t kSweepEvery = 4096;
+constexpr uint64_t kSweepEvery = 1024;  // calls between sweeps of one shard
 
 struct Window {
   std::array<uint32_t, kBuckets> counts{};
@@ -59,14 +60,23 @@ struct SvHash {
 struct Shard {
   std::mutex mu;
   std::unordered_map<std::string, Window, SvHash, std::equal_to<>> windows;
-  uint32_t calls = 0;
 };
 }  // namespace
 
 struct LocalRateLimiter::Impl {
   const Clock& clock;
   std::array<Shard, kShards> shards;
+  std::atomic<uint64_t> calls{0};
   explicit Impl(const Clock& c) : clock(c) {}
+
+  // Drops the windows of one shard that hold no request any more. Shards take
+  // turns, so every idle key goes within kShards * kSweepEvery calls.
+  void sweep(size_t i, int64_t sec) {
+    Shard& shard = shards[i];
+    std::lock_guard lock(shard.mu);
+    for (auto it = shard.windows.begin(); it != shard.windows.end();)
+      it = (sec - it->second.last_sec >= kBuckets) ? shard.windows.erase(it) : std::next(it);
+  }
 };
 
 LocalRateLimiter::LocalRateLimiter(const Clock& clock) : impl_(std::make_unique<Impl>(clock)) {}
@@ -76,11 +86,9 @@ RateDecision LocalRateLimiter::acquire(std::string_view key, uint32_t limit) {
   const int64_t now_us = impl_->clock.now_us();
   const int64_t sec = now_us / 1'000'000;
   Shard& shard = impl_->shards[SvHash{}(key) % kShards];
+  if (uint64_t n = ++impl_->calls; n % kSweepEvery == 0)
+    impl_->sweep((n / kSweepEvery) % kShards, sec);
   std::lock_guard lock(shard.mu);
-  if (++shard.calls % kSweepEvery == 0) {
-    for (auto it = shard.windows.begin(); it != shard.windows.end();)
-      it = (sec - it->second.last_sec >= kBuckets) ? shard.windows.erase(it) : std::next(it);
-  }
   auto it = shard.windows.find(key);
   if (it == shard.windows.end()) {
     it = shard.windows.emplace(std::string(key), Window{}).first;

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import net from 'node:net';
 import {
   Env, LEAD_FIELDS, INVOICE_FIELDS, sortedKeys, assertTimestamp, assertTimestampOrNull, assertInt,
   assertStringOrNull, assertError, assertJsonContentType, assertRequestId, rateLimitHeaders,
@@ -272,48 +272,59 @@ test('every response has a distinct X-Request-Id', async () => {
   assert.equal(seen.size, 15);
 });
 
-/** POSTs `size` bytes with a raw client so an early answer can still be read. */
+/**
+ * POSTs a body of `size` bytes over a raw socket. The headers go first; the
+ * body only if the server has not answered after a few round trips on another
+ * connection (a server may answer 413 from Content-Length alone and close; body
+ * bytes it never reads would make its close a reset that loses the answer).
+ */
 function bigPost(p, key, size) {
   return new Promise((resolve, reject) => {
-    let responded = false;
-    const req = http.request(`${server.base}${p}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': String(size) },
+    const sock = net.connect(server.port, '127.0.0.1');
+    let raw = Buffer.alloc(0);
+    let answered = false;
+    const finish = () => {
+      const text = raw.toString('latin1');
+      const sep = text.indexOf('\r\n\r\n');
+      if (sep < 0) return reject(new Error(`no complete HTTP response before the connection closed: ${JSON.stringify(text)}`));
+      const [statusLine, ...headerLines] = text.slice(0, sep).split('\r\n');
+      const headers = new Headers();
+      for (const l of headerLines) {
+        const i = l.indexOf(':');
+        headers.append(l.slice(0, i).trim(), l.slice(i + 1).trim());
+      }
+      const body = raw.subarray(Buffer.byteLength(text.slice(0, sep + 4), 'latin1')).toString('utf8');
+      let json;
+      try {
+        json = JSON.parse(body);
+      } catch {
+        json = undefined;
+      }
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, text: body, json });
+    };
+    sock.on('data', (d) => {
+      answered = true;
+      raw = Buffer.concat([raw, d]);
     });
-    req.on('response', (res) => {
-      responded = true;
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => {
-        let json;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-        resolve({ status: res.statusCode, headers, text, json });
-      });
-    });
-    req.on('error', (e) => {
-      if (!responded) reject(e);
-    });
-    const chunk = Buffer.alloc(64 * 1024, 0x20);
-    let sent = 0;
-    const pump = () => {
-      while (sent < size) {
+    sock.on('error', () => {}); // EPIPE/ECONNRESET after the answer: keep what arrived
+    sock.on('close', finish);
+    sock.on('connect', async () => {
+      sock.write(
+        `POST ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`,
+      );
+      for (let i = 0; i < 20 && !answered; i++) await server.req('/healthz');
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      let sent = 0;
+      const pump = () => {
+        if (answered || sock.destroyed) return;
+        if (sent >= size) return;
         const n = Math.min(chunk.length, size - sent);
         sent += n;
-        if (!req.write(chunk.subarray(0, n))) {
-          req.once('drain', pump);
-          return;
-        }
-      }
-      req.end();
-    };
-    pump();
+        sock.write(chunk.subarray(0, n), pump);
+      };
+      pump();
+    });
   });
 }
 

@@ -1,0 +1,57 @@
+#include "http/query.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/cursor.hpp"
+
+using namespace dvs;
+
+namespace {
+core::Result<core::ListQuery> list(std::string_view target) {
+  auto t = http::parse_target(target);
+  if (!t) return t.error();
+  return http::parse_list_query(*t, "lead", core::kLeadStatuses);
+}
+}  // namespace
+
+TEST(ListQuery, Defaults) {
+  auto q = list("/v1/leads");
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->limit, 20);
+  EXPECT_FALSE(q->after_created_at);
+}
+
+TEST(ListQuery, ParsesEveryParameter) {
+  auto c = core::encode_cursor({100, "lead_x1"});
+  auto q = list("/v1/leads?limit=100&status=won&updated_since=2026-11-29T00:00:00Z&cursor=" + c);
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->limit, 100);
+  EXPECT_EQ(q->status, "won");
+  EXPECT_EQ(q->after_created_at, 100);
+  EXPECT_EQ(q->after_id, "lead_x1");
+  EXPECT_TRUE(q->updated_since);
+}
+
+TEST(ListQuery, NamesTheBadParameter) {
+  struct Case {
+    const char* target;
+    const char* param;
+  } cases[] = {{"/v1/leads?limit=0", "limit"},       {"/v1/leads?limit=101", "limit"},
+               {"/v1/leads?limit=abc", "limit"},     {"/v1/leads?limit=-1", "limit"},
+               {"/v1/leads?limit=1.5", "limit"},     {"/v1/leads?limit=", "limit"},
+               {"/v1/leads?cursor=zzz", "cursor"},   {"/v1/leads?status=open", "status"},
+               {"/v1/leads?updated_since=x", "updated_since"},
+               {"/v1/leads?limt=5", "limt"},         {"/v1/leads?limit=1&limit=2", "limit"}};
+  for (const auto& c : cases) {
+    auto q = list(c.target);
+    ASSERT_FALSE(q) << c.target;
+    EXPECT_EQ(q.error().code, core::Errc::invalid_request);
+    EXPECT_EQ(q.error().param, c.param) << c.target;
+  }
+}
+
+TEST(Target, RejectsMalformedUrls) {
+  EXPECT_FALSE(http::parse_target("not a url"));
+  EXPECT_FALSE(http::parse_target("/v1/leads?%zz"));
+  EXPECT_TRUE(http::parse_target("/v1/leads?a=%20"));
+}
