@@ -7,20 +7,12 @@
 #include "core/base62.hpp"
 #include "core/json_writer.hpp"
 #include "http/errors.hpp"
+#include "http/request_id.hpp"
 
 namespace dvs::http {
 
 using core::Errc;
 using core::make_error;
-
-std::string new_request_id() {
-  thread_local std::string prefix = core::random_base62(12);
-  thread_local uint64_t counter = 0;
-  std::string id = "req_";
-  id += prefix;
-  id += core::base62_encode(counter++ % 218340105584896ull /* 62^8 */, 8);
-  return id;
-}
 
 std::string redact_secrets(std::string_view path) {
   std::string out(path.substr(0, 512));

@@ -55,10 +55,6 @@ class Router {
   RouterOptions opts_;
 };
 
-// A new request id, "req_" + 20 base62 characters: a random per-thread
-// prefix and a counter, so it costs no CSPRNG call per request.
-std::string new_request_id();
-
 // `path` with the characters after any "dvs_live_" replaced, so a key pasted
 // into a URL never reaches a log.
 std::string redact_secrets(std::string_view path);

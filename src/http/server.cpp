@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "core/json_writer.hpp"
+#include "http/request_id.hpp"
 
 namespace dvs::http {
 
@@ -53,6 +55,7 @@ bhttp::response<bhttp::string_body> protocol_error(int status, std::string_view 
   w.key("message").string(message).end_object().end_object();
   res.set(bhttp::field::content_type, "application/json");
   res.set(bhttp::field::connection, "close");
+  res.set("X-Request-Id", new_request_id());
   res.keep_alive(false);
   res.prepare_payload();
   return res;
@@ -178,11 +181,27 @@ struct Server::Impl {
     stream.socket().close(ec);
   }
 
+  // Answers a request the parser refused, then closes gracefully: the
+  // client may still be sending (a 2 MiB body after a 413), and closing with
+  // unread data makes the kernel send a reset that can destroy the answer
+  // before the client reads it. So: shut down our side, then read and
+  // discard for a bounded time and size (nginx's "lingering close").
   asio::awaitable<void> write_error(beast::tcp_stream& stream, int status, std::string_view code,
                                     std::string_view message) {
     auto res = protocol_error(status, code, message);
     stream.expires_after(std::chrono::seconds(opts.write_timeout_s));
-    co_await bhttp::async_write(stream, res, kNoThrow);
+    auto [wec, wn] = co_await bhttp::async_write(stream, res, kNoThrow);
+    if (wec) co_return;
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.expires_after(std::chrono::seconds(2));
+    std::array<char, 16384> sink;
+    size_t drained = 0;
+    while (drained < 8 * opts.body_limit) {
+      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), kNoThrow);
+      if (rec) break;
+      drained += n;
+    }
   }
 
   // Runs on worker 0's thread.

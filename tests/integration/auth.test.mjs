@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import {
-  Env, crc32, base62, checksumOf, forgeValidKey, hasValidChecksum, KEY_RE, randomBase62,
+  Env, checkAll, crc32, base62, checksumOf, forgeValidKey, hasValidChecksum, KEY_RE, randomBase62,
   assertApiKeyShape, assertInvalidKey, assertError, assertJsonContentType, assertRequestId,
   rateLimitHeaders, sqlite,
 } from './lib/harness.mjs';
@@ -130,15 +130,9 @@ test('missing, malformed and wrong keys get 401 invalid_api_key with WWW-Authent
     [`Bearer ${k} extra`, 'trailing garbage after the key', k],
     [`Bearer ${k.slice(9)}`, 'no prefix', k.slice(9)],
   ];
-  for (const [auth, what, secretPart] of cases) {
-    const r = await server.req('/v1/key', { auth });
-    try {
-      assertInvalidKey(r, secretPart);
-    } catch (e) {
-      e.message = `${what}: ${e.message}`;
-      throw e;
-    }
-  }
+  await checkAll(cases, ([, what]) => what, async ([auth, , secretPart]) => {
+    assertInvalidKey(await server.req('/v1/key', { auth }), secretPart);
+  });
 });
 
 test('authentication comes before routing: no key on unknown paths and wrong methods is 401', async () => {

@@ -32,6 +32,7 @@ before(async () => {
   keys.revoked = await env.createKey(org, { name: 'revoked' });
   keys.rotOld = await env.createKey(org, { name: 'rotating' });
   keys.burst = await env.createKey(org, { name: 'burst' });
+  keys.pasted = await env.createKey(org, { name: 'pasted into URLs' });
   await env.importRows('leads', org, [{ name: 'Logged Lead' }]);
   server = await env.startServer();
 });
@@ -44,7 +45,7 @@ async function logged(keyName, method, p, wantStatus, extra = {}) {
   const k = keys[keyName];
   const r = await server.req(p, { key: k.secret, method, headers: { 'user-agent': UA, ...(extra.headers || {}) }, body: extra.body });
   assert.equal(r.status, wantStatus, `${method} ${p} with ${keyName}: ${r.status} ${r.text}`);
-  expectedLog.push({ requestId: assertRequestId(r), keyId: k.id, method, path: p, status: wantStatus });
+  expectedLog.push({ requestId: assertRequestId(r), keyId: k.id, method, path: extra.loggedPath ?? p, status: wantStatus });
   return r;
 }
 
@@ -81,6 +82,16 @@ test('requests with a key of every outcome, then SIGTERM during a burst: exit 0'
   assertInvalidKey(await server.req('/v1/key', { key: forgeValidKey() }));
   assertInvalidKey(await server.req('/v1/key', { auth: `Token ${keys.main.secret}` }), keys.main.secret);
   assertInvalidKey(await server.req('/v1/key', { key: keys.main.secret.slice(0, 46) + '!' }), keys.main.secret.slice(9, 46));
+
+  // A secret pasted into a URL must not come back in a response, nor reach the log or the database.
+  const pasted = keys.pasted.secret;
+  const inPath = await logged('main', 'GET', `/v1/leads/${pasted}`, 404, { loggedPath: '(redacted)' });
+  assert.ok(!inPath.text.includes(pasted.slice(9)), '404 body must not echo a secret from the path');
+  const inQuery = await logged('main', 'GET', `/v1/leads?api_key=${pasted}`, 400, { loggedPath: '(redacted)' });
+  assert.ok(!inQuery.text.includes(pasted.slice(9)), '400 body must not echo a secret from the query');
+  const outside = await server.req(`/no-such-route/${pasted}`);
+  assert.equal(outside.status, 404);
+  assert.ok(!outside.text.includes(pasted.slice(9)), '404 body must not echo a secret from the path');
 
   // A burst of requests; SIGTERM as soon as the first answer arrives.
   let signalled = false;
@@ -120,7 +131,11 @@ test('after SIGTERM every /v1 request made with a key is in request_log', async 
     assert.equal(row.key_id, e.keyId);
     assert.equal(row.org_id, org);
     assert.equal(row.method, e.method);
-    assert.ok(row.path === e.path || row.path === e.path.split('?')[0], `logged path ${row.path} for ${e.path}`);
+    if (e.path === '(redacted)') {
+      assert.ok(row.path.startsWith('/v1/leads'), `logged path ${row.path}`);
+    } else {
+      assert.ok(row.path === e.path || row.path === e.path.split('?')[0], `logged path ${row.path} for ${e.path}`);
+    }
     assert.equal(Number(row.status), e.status, `${e.method} ${e.path}: logged status`);
     assert.ok(Number.isInteger(row.latency_us) && row.latency_us >= 0, `latency_us is a non-negative integer: ${row.latency_us}`);
     assert.equal(row.client_ip, '127.0.0.1');
@@ -149,7 +164,7 @@ test('last_used_at is set for used keys and null for unused ones', async () => {
 
 test('no issued secret appears in the data directory or the server output', async () => {
   const secrets = [...env.secrets];
-  assert.ok(secrets.length >= 7, 'the test collected every secret it issued');
+  assert.ok(secrets.length >= 8, 'the test collected every secret it issued');
   const files = [...env.dataFiles(), server.stdoutPath, server.stderrPath];
   assert.ok(files.some((f) => path.basename(f) === 'devsphere.db'), 'the database file is among the scanned files');
   for (const f of files) {

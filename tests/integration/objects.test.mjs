@@ -4,9 +4,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import {
-  Env, LEAD_FIELDS, INVOICE_FIELDS, sortedKeys, assertTimestamp, assertTimestampOrNull, assertInt,
+  Env, checkAll, LEAD_FIELDS, INVOICE_FIELDS, sortedKeys, assertTimestamp, assertTimestampOrNull, assertInt,
   assertStringOrNull, assertError, assertJsonContentType, assertRequestId, rateLimitHeaders,
 } from './lib/harness.mjs';
 
@@ -272,63 +271,24 @@ test('every response has a distinct X-Request-Id', async () => {
   assert.equal(seen.size, 15);
 });
 
-/**
- * POSTs a body of `size` bytes over a raw socket. The headers go first; the
- * body only if the server has not answered after a few round trips on another
- * connection (a server may answer 413 from Content-Length alone and close; body
- * bytes it never reads would make its close a reset that loses the answer).
- */
-function bigPost(p, key, size) {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(server.port, '127.0.0.1');
-    let raw = Buffer.alloc(0);
-    let answered = false;
-    const finish = () => {
-      const text = raw.toString('latin1');
-      const sep = text.indexOf('\r\n\r\n');
-      if (sep < 0) return reject(new Error(`no complete HTTP response before the connection closed: ${JSON.stringify(text)}`));
-      const [statusLine, ...headerLines] = text.slice(0, sep).split('\r\n');
-      const headers = new Headers();
-      for (const l of headerLines) {
-        const i = l.indexOf(':');
-        headers.append(l.slice(0, i).trim(), l.slice(i + 1).trim());
-      }
-      const body = raw.subarray(Buffer.byteLength(text.slice(0, sep + 4), 'latin1')).toString('utf8');
-      let json;
-      try {
-        json = JSON.parse(body);
-      } catch {
-        json = undefined;
-      }
-      resolve({ status: Number(statusLine.split(' ')[1]), headers, text: body, json });
-    };
-    sock.on('data', (d) => {
-      answered = true;
-      raw = Buffer.concat([raw, d]);
-    });
-    sock.on('error', () => {}); // EPIPE/ECONNRESET after the answer: keep what arrived
-    sock.on('close', finish);
-    sock.on('connect', async () => {
-      sock.write(
-        `POST ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\n` +
-          `Content-Type: application/json\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`,
-      );
-      for (let i = 0; i < 20 && !answered; i++) await server.req('/healthz');
-      const chunk = Buffer.alloc(64 * 1024, 0x20);
-      let sent = 0;
-      const pump = () => {
-        if (answered || sock.destroyed) return;
-        if (sent >= size) return;
-        const n = Math.min(chunk.length, size - sent);
-        sent += n;
-        sock.write(chunk.subarray(0, n), pump);
-      };
-      pump();
-    });
-  });
-}
-
 test('a body over 1 MiB is 413 payload_too_large', async () => {
-  const r = await bigPost('/v1/leads', keyA, 1024 * 1024 + 1024);
+  const size = 1024 * 1024 + 1024;
+  const r = await server.raw(
+    `POST /v1/leads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${keyA}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`,
+    { bodySize: size },
+  );
   assertError(r, 413, 'payload_too_large');
+});
+
+test('malformed HTTP requests get a JSON 400 with an X-Request-Id', async () => {
+  const heads = [
+    ['bad Content-Length', 'GET /v1/key HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n'],
+    ['garbage request line', 'BLAH\r\n\r\n'],
+    ['bad percent-encoding', 'GET /v1/leads?limit=%zz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'],
+  ];
+  await checkAll(heads, ([what]) => what, async ([, head]) => {
+    const r = await server.raw(head);
+    assertError(r, 400, 'invalid_request');
+  });
 });

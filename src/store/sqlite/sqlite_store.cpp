@@ -326,13 +326,20 @@ SqliteStore::SqliteStore(std::string path) : path_(std::move(path)), instance_(g
   conn();  // opens now, so a bad path fails at start-up
 }
 
-SqliteStore::~SqliteStore() = default;
+namespace {
+// This thread's connections, keyed by store instance number (not address, so
+// a new store at a reused address never inherits an old connection). Closed
+// when the thread exits; the destroying thread closes its own at once.
+std::unordered_map<uint64_t, std::unique_ptr<SqliteStore::Conn>>& thread_conns() {
+  thread_local std::unordered_map<uint64_t, std::unique_ptr<SqliteStore::Conn>> conns;
+  return conns;
+}
+}  // namespace
+
+SqliteStore::~SqliteStore() { thread_conns().erase(instance_); }
 
 SqliteStore::Conn& SqliteStore::conn() {
-  // Keyed by instance number, not address, so a new store at a reused address
-  // never inherits an old connection.
-  thread_local std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
-  auto& c = conns[instance_];
+  auto& c = thread_conns()[instance_];
   if (!c) c = std::make_unique<Conn>(path_);
   return *c;
 }

@@ -430,6 +430,72 @@ export class Server {
     return { status: r.status, headers: r.headers, text, json };
   }
 
+  /**
+   * Sends `head` (request line and headers, as text) on a raw socket, then
+   * `bodySize` bytes of body only if the server has not answered after a few
+   * round trips on another connection: a server may answer from the headers
+   * alone (413) and close, and body bytes it never reads would turn its close
+   * into a reset that loses the answer. Resolves to {status, headers, text, json}
+   * once one complete response has arrived (or the connection closed).
+   */
+  raw(head, { bodySize = 0 } = {}) {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(this.port, '127.0.0.1');
+      let buf = Buffer.alloc(0);
+      let done = false;
+      const parse = (final) => {
+        if (done) return;
+        const sep = buf.indexOf('\r\n\r\n');
+        if (sep < 0) {
+          if (final) {
+            done = true;
+            reject(new Error(`no complete HTTP response before the connection closed: ${JSON.stringify(buf.toString('latin1'))}`));
+          }
+          return;
+        }
+        const [statusLine, ...lines] = buf.subarray(0, sep).toString('latin1').split('\r\n');
+        const headers = new Headers();
+        for (const l of lines) {
+          const i = l.indexOf(':');
+          if (i > 0) headers.append(l.slice(0, i).trim(), l.slice(i + 1).trim());
+        }
+        const len = headers.has('content-length') ? Number(headers.get('content-length')) : null;
+        const body = buf.subarray(sep + 4);
+        if (!final && (len === null || body.length < len)) return;
+        done = true;
+        sock.destroy();
+        const text = body.subarray(0, len ?? body.length).toString('utf8');
+        let json;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: Number(statusLine.split(' ')[1]), headers, text, json });
+      };
+      sock.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        parse(false);
+      });
+      sock.on('error', () => {}); // EPIPE/ECONNRESET after an early answer: keep what arrived
+      sock.on('close', () => parse(true));
+      sock.on('connect', async () => {
+        sock.write(head);
+        if (bodySize === 0) return;
+        for (let i = 0; i < 20 && buf.length === 0 && !done; i++) await this.req('/healthz');
+        const chunk = Buffer.alloc(64 * 1024, 0x20);
+        let sent = 0;
+        const pump = () => {
+          if (buf.length > 0 || done || sock.destroyed || sent >= bodySize) return;
+          const n = Math.min(chunk.length, bodySize - sent);
+          sent += n;
+          sock.write(chunk.subarray(0, n), pump);
+        };
+        pump();
+      });
+    });
+  }
+
   /** Follows next_cursor from `p` (which must not contain a cursor) to the end. */
   async walk(p, key, { onPage } = {}) {
     const items = [];
@@ -453,6 +519,22 @@ export class Server {
 
 // ---------------------------------------------------------------------------
 // Response assertions
+
+/**
+ * Runs `check(item)` for every item and fails once at the end listing every
+ * item that failed, so one run reports all of them.
+ */
+export async function checkAll(items, label, check) {
+  const failures = [];
+  for (const item of items) {
+    try {
+      await check(item);
+    } catch (e) {
+      failures.push(`${label(item)}: ${e.message.split('\n')[0]}`);
+    }
+  }
+  if (failures.length) assert.fail(`${failures.length} of ${items.length} cases failed:\n${failures.join('\n')}`);
+}
 
 export function assertJsonContentType(res) {
   const ct = res.headers.get('content-type') || '';
@@ -481,7 +563,7 @@ export function rateLimitHeaders(res) {
 
 /** Asserts a contract error response: status, JSON body {error:{code,message}}, request id. */
 export function assertError(res, status, code) {
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${res.text}`);
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status} ${res.text.slice(0, 160)}`);
   assertJsonContentType(res);
   assert.ok(res.json && typeof res.json === 'object', `error body must be JSON, got ${res.text}`);
   assert.ok(res.json.error && typeof res.json.error === 'object', `body must have "error": ${res.text}`);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <unistd.h>
 
 #include "core/ids.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -21,13 +22,24 @@ struct Backend {
 
 void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
 
-std::unique_ptr<store::Store> make_sqlite() {
-  static int n = 0;
-  auto dir = std::filesystem::temp_directory_path() /
-             ("dvs-store-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-  std::filesystem::remove_all(dir);
-  return std::make_unique<store::SqliteStore>((dir / "t.db").string());
-}
+// A SQLite store in a fresh folder that is removed with the store.
+class TempSqliteStore {
+ public:
+  static std::unique_ptr<store::Store> make() {
+    static int n = 0;
+    auto dir = std::filesystem::temp_directory_path() /
+               ("dvs-store-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+    std::filesystem::remove_all(dir);
+    dirs().push_back(dir);
+    return std::make_unique<store::SqliteStore>((dir / "t.db").string());
+  }
+  static std::vector<std::filesystem::path>& dirs() {
+    static std::vector<std::filesystem::path> d;
+    return d;
+  }
+};
+
+std::unique_ptr<store::Store> make_sqlite() { return TempSqliteStore::make(); }
 
 const Backend kBackends[] = {{"sqlite", make_sqlite}};
 
@@ -64,6 +76,12 @@ class StoreContract : public ::testing::TestWithParam<Backend> {
     l.created_at = created;
     l.updated_at = created;
     return l;
+  }
+  void TearDown() override {
+    s.reset();
+    std::error_code ec;
+    for (const auto& d : TempSqliteStore::dirs()) std::filesystem::remove_all(d, ec);
+    TempSqliteStore::dirs().clear();
   }
   std::unique_ptr<store::Store> s;
   std::string org_a, org_b;
