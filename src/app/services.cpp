@@ -6,8 +6,17 @@
 
 #include "app/config.hpp"
 #include "app/demo.hpp"
+#include "service/session_service.hpp"
 
 namespace dvs::app {
+
+namespace {
+// Plain HTTP is acceptable only here; elsewhere cookies are marked Secure and
+// a TLS-terminating proxy is expected in front.
+bool is_loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "::1" || host.starts_with("127.");
+}
+}  // namespace
 
 int serve(const ServeOptions& opts) {
   ListenAddr listen = parse_listen(opts.listen);
@@ -31,7 +40,11 @@ int serve(const ServeOptions& opts) {
   core::LocalRateLimiter limiter(clock);
   store::RequestLogWriter log(*store, {});
   service::KeyService keys(*store, hasher, clock);
-  http::Router router(*store, keys, limiter, log, clock);
+  core::LocalRateLimiter signin_limiter(clock);
+  service::SessionService sessions(*store, signin_limiter, clock);
+  http::RouterOptions ro;
+  ro.secure_cookies = !is_loopback(listen.host);
+  http::Router router(*store, keys, sessions, limiter, log, clock, ro);
 
   http::ServerOptions so;
   so.host = listen.host;
@@ -39,9 +52,9 @@ int serve(const ServeOptions& opts) {
   so.threads = opts.threads;
   std::unique_ptr<http::Server> server;
   try {
-    server = std::make_unique<http::Server>(so, [&router](const http::Request& r) {
-      return router.handle(r);
-    });
+    server = std::make_unique<http::Server>(
+        so, [&router](const http::Request& r) { return router.handle(r); },
+        &http::Router::is_slow);
   } catch (const std::exception& e) {
     throw ConfigError(e.what());
   }

@@ -5,6 +5,7 @@
 // JSON error (src/http/errors.cpp).
 
 #include <cassert>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
@@ -34,10 +35,11 @@ struct Error {
   Errc code;
   std::string message;
   std::string param;
+  int64_t retry_after_s = 0;  // rate_limited: seconds until a retry may succeed
 };
 
 inline Error make_error(Errc code, std::string message, std::string param = {}) {
-  return Error{code, std::move(message), std::move(param)};
+  return Error{code, std::move(message), std::move(param), 0};
 }
 
 // Either a value or an Error. Cheap to move; must be checked.

@@ -124,6 +124,16 @@ struct RequestLogEntry {
   int64_t created_at = 0;
 };
 
+// A signed-in portal user's session. The token itself is never stored.
+struct Session {
+  KeyHash token_hash{};
+  std::string user_id;
+  int64_t created_at = 0;
+  int64_t last_seen_at = 0;
+  std::string ip;
+  std::string user_agent;
+};
+
 struct AuditEvent {
   std::string id;  // evt_...
   std::string org_id;
@@ -131,6 +141,7 @@ struct AuditEvent {
   std::optional<std::string> actor_user_id;
   std::optional<std::string> actor_email;
   std::string key_id;
+  std::string key_name;  // filled in by list_audit
   std::string ip;
   int64_t created_at = 0;
 };

@@ -83,6 +83,14 @@ LocalRateLimiter::LocalRateLimiter(const Clock& clock) : impl_(std::make_unique<
 LocalRateLimiter::~LocalRateLimiter() = default;
 
 RateDecision LocalRateLimiter::acquire(std::string_view key, uint32_t limit) {
+  return decide(key, limit, true);
+}
+
+RateDecision LocalRateLimiter::peek(std::string_view key, uint32_t limit) {
+  return decide(key, limit, false);
+}
+
+RateDecision LocalRateLimiter::decide(std::string_view key, uint32_t limit, bool count) {
   const int64_t now_us = impl_->clock.now_us();
   const int64_t sec = now_us / 1'000'000;
   Shard& shard = impl_->shards[SvHash{}(key) % kShards];
@@ -90,6 +98,14 @@ RateDecision LocalRateLimiter::acquire(std::string_view key, uint32_t limit) {
     impl_->sweep((n / kSweepEvery) % kShards, sec);
   std::lock_guard lock(shard.mu);
   auto it = shard.windows.find(key);
+  if (it == shard.windows.end() && !count) {
+    RateDecision d;
+    d.limit = limit;
+    d.remaining = limit;
+    d.allowed = limit > 0;
+    if (!d.allowed) d.retry_after_s = 60;
+    return d;
+  }
   if (it == shard.windows.end()) {
     it = shard.windows.emplace(std::string(key), Window{}).first;
     it->second.last_sec = sec;
@@ -100,8 +116,10 @@ RateDecision LocalRateLimiter::acquire(std::string_view key, uint32_t limit) {
   RateDecision d;
   d.limit = limit;
   if (w.total < limit) {
-    ++w.counts[static_cast<size_t>(w.last_sec % kBuckets)];
-    ++w.total;
+    if (count) {
+      ++w.counts[static_cast<size_t>(w.last_sec % kBuckets)];
+      ++w.total;
+    }
     d.allowed = true;
   } else {
     d.allowed = false;

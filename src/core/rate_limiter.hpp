@@ -31,6 +31,8 @@ class RateLimiter {
   virtual ~RateLimiter() = default;
   // Counts one request for `key` against `limit` per minute when there is room.
   virtual RateDecision acquire(std::string_view key, uint32_t limit) = 0;
+  // The decision acquire() would make, without counting anything.
+  virtual RateDecision peek(std::string_view key, uint32_t limit) = 0;
 };
 
 // In-process limiter, sharded by key hash with one mutex per shard, so the
@@ -40,10 +42,12 @@ class LocalRateLimiter final : public RateLimiter {
   explicit LocalRateLimiter(const Clock& clock);
   ~LocalRateLimiter() override;
   RateDecision acquire(std::string_view key, uint32_t limit) override;
+  RateDecision peek(std::string_view key, uint32_t limit) override;
   // Number of keys currently tracked (for tests and metrics).
   size_t tracked_keys() const;
 
  private:
+  RateDecision decide(std::string_view key, uint32_t limit, bool count);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

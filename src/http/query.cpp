@@ -71,7 +71,7 @@ core::Result<core::ListQuery> parse_list_query(const Target& t, std::string_view
                           "cursor");
       q.after_created_at = pos->created_at;
       q.after_id = std::move(pos->id);
-    } else if (name == "status") {
+    } else if (name == "status" && !statuses.empty()) {
       if (seen_status) return dup(name);
       seen_status = true;
       bool known = false;

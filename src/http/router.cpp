@@ -26,9 +26,22 @@ std::string redact_secrets(std::string_view path) {
   return out;
 }
 
-Router::Router(store::Store& store, service::KeyService& keys, core::RateLimiter& limiter,
+Router::Router(store::Store& store, service::KeyService& keys,
+               service::SessionService& sessions, core::RateLimiter& limiter,
                store::RequestLogWriter& log, const core::Clock& clock, RouterOptions opts)
-    : store_(store), keys_(keys), limiter_(limiter), log_(log), clock_(clock), opts_(opts) {}
+    : store_(store),
+      keys_(keys),
+      sessions_(sessions),
+      limiter_(limiter),
+      log_(log),
+      clock_(clock),
+      opts_(opts) {}
+
+bool Router::is_slow(const Request& req) {
+  if (req.method != "POST") return false;
+  auto t = req.target;
+  return t == "/api/session" || t.starts_with("/api/session?");
+}
 
 Response Router::handle(const Request& req) {
   std::string rid = new_request_id();
@@ -43,6 +56,7 @@ Response Router::handle(const Request& req) {
     res = error_response(make_error(Errc::internal, {}), rid);
   }
   res.set("X-Request-Id", std::move(rid));
+  res.set("X-Content-Type-Options", "nosniff");
   return res;
 }
 
@@ -52,6 +66,8 @@ Response Router::dispatch(const Request& req, const std::string& rid) {
   const std::string& path = target->path;
   if (path == "/v1" || path.starts_with("/v1/")) return handle_v1(req, *target, rid);
   if (path == "/healthz" || path == "/readyz") return health(req, *target, rid);
+  if (path == "/api" || path.starts_with("/api/")) return handle_api(req, *target, rid);
+  if (path == "/" || path.starts_with("/assets/")) return web(req, *target, rid);
   return error_response(make_error(Errc::not_found, "Unrecognized request URL (" +
                                                         std::string(req.method) + " " +
                                                         redact_secrets(path) + ")."),

@@ -14,6 +14,7 @@
 #include "http/query.hpp"
 #include "http/types.hpp"
 #include "service/key_service.hpp"
+#include "service/session_service.hpp"
 #include "store/request_log_writer.hpp"
 #include "store/store.hpp"
 
@@ -23,15 +24,23 @@ struct RouterOptions {
   // Budget per client IP for requests with a missing or bad key, so a flood
   // of guesses gets 429s; 0 turns it off.
   uint32_t failed_auth_per_minute = 1200;
+  // Mark the session cookie Secure. Off only when serving plain HTTP on
+  // loopback (browsers drop Secure cookies over plain HTTP).
+  bool secure_cookies = true;
 };
 
 class Router {
  public:
-  Router(store::Store& store, service::KeyService& keys, core::RateLimiter& limiter,
-         store::RequestLogWriter& log, const core::Clock& clock, RouterOptions opts = {});
+  Router(store::Store& store, service::KeyService& keys, service::SessionService& sessions,
+         core::RateLimiter& limiter, store::RequestLogWriter& log, const core::Clock& clock,
+         RouterOptions opts = {});
 
   // Never throws: every failure is a JSON error response. Adds X-Request-Id.
   Response handle(const Request& req);
+
+  // True for requests whose handling is slow by design (sign-in hashes a
+  // password with Argon2id): the server runs them off its I/O threads.
+  static bool is_slow(const Request& req);
 
  private:
   Response dispatch(const Request& req, const std::string& request_id);
@@ -47,8 +56,28 @@ class Router {
   Response get_key(const Target& t, const core::ApiKey& key, const std::string& rid);
   Response health(const Request& req, const Target& t, const std::string& rid);
 
+  // /api: the management API (handlers/api.cpp).
+  Response handle_api(const Request& req, const Target& t, const std::string& rid);
+  Response api_session(const Request& req, const std::string& rid);
+  Response api_list_keys(const service::SessionContext& s, const std::string& rid);
+  Response api_create_key(const Request& req, const service::SessionContext& s,
+                          const std::string& rid);
+  Response api_rotate_key(const Request& req, const service::SessionContext& s,
+                          std::string_view id, const std::string& rid);
+  Response api_revoke_key(const service::SessionContext& s, std::string_view id,
+                          const Request& req, const std::string& rid);
+  Response api_key_requests(const Target& t, const service::SessionContext& s,
+                            std::string_view id, const std::string& rid);
+  Response api_key_usage(const service::SessionContext& s, std::string_view id,
+                         const std::string& rid);
+  Response api_audit(const Target& t, const service::SessionContext& s, const std::string& rid);
+
+  // The portal's static files (handlers/web.cpp).
+  Response web(const Request& req, const Target& t, const std::string& rid);
+
   store::Store& store_;
   service::KeyService& keys_;
+  service::SessionService& sessions_;
   core::RateLimiter& limiter_;
   store::RequestLogWriter& log_;
   const core::Clock& clock_;

@@ -65,15 +65,18 @@ bhttp::response<bhttp::string_body> protocol_error(int status, std::string_view 
 struct Server::Impl {
   ServerOptions opts;
   Handler handler;
+  SlowPredicate is_slow;
+  asio::thread_pool slow_pool{2};
   std::vector<std::unique_ptr<Worker>> workers;
   tcp::acceptor acceptor;
   asio::signal_set signals;
   std::atomic<bool> stopping{false};
   size_t next_worker = 0;
 
-  Impl(ServerOptions o, Handler h)
+  Impl(ServerOptions o, Handler h, SlowPredicate slow)
       : opts(std::move(o)),
         handler(std::move(h)),
+        is_slow(std::move(slow)),
         workers(make_workers(opts.threads)),
         acceptor(workers[0]->ctx),
         signals(workers[0]->ctx, SIGINT, SIGTERM) {
@@ -155,11 +158,21 @@ struct Server::Impl {
         r.content_type = req[bhttp::field::content_type];
         r.user_agent = req[bhttp::field::user_agent];
         r.origin = req[bhttp::field::origin];
+        r.host = req[bhttp::field::host];
         r.cookie = req[bhttp::field::cookie];
         r.body = req.body();
         r.client_ip = client_ip;
         r.start_us = now_us();
-        Response out = handler(r);
+        Response out;
+        if (is_slow && is_slow(r)) {
+          // Hop to the pool, run, hop back; the request's buffers live in
+          // this coroutine's frame, so the views stay valid.
+          co_await asio::post(slow_pool.get_executor(), asio::use_awaitable);
+          out = handler(r);
+          co_await asio::post(w.ctx.get_executor(), asio::use_awaitable);
+        } else {
+          out = handler(r);
+        }
 
         bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(out.status),
                                                 req.version()};
@@ -220,8 +233,8 @@ struct Server::Impl {
   }
 };
 
-Server::Server(ServerOptions opts, Handler handler)
-    : impl_(std::make_unique<Impl>(std::move(opts), std::move(handler))) {}
+Server::Server(ServerOptions opts, Handler handler, SlowPredicate is_slow)
+    : impl_(std::make_unique<Impl>(std::move(opts), std::move(handler), std::move(is_slow))) {}
 
 Server::~Server() = default;
 
@@ -241,6 +254,7 @@ void Server::run() {
   }
   im.workers[0]->ctx.run();
   for (size_t i = 1; i < im.workers.size(); ++i) im.workers[i]->thread.join();
+  im.slow_pool.join();
 }
 
 void Server::stop() {

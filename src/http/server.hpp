@@ -32,12 +32,15 @@ struct ServerOptions {
 };
 
 using Handler = std::function<Response(const Request&)>;
+// True for a request whose handling is slow by design (a password hash):
+// it then runs on a small separate pool so it never stalls an I/O thread.
+using SlowPredicate = std::function<bool(const Request&)>;
 
 class Server {
  public:
   // Binds the listening socket. Throws std::runtime_error when it cannot
   // (address in use, bad address): start-up only.
-  Server(ServerOptions opts, Handler handler);
+  Server(ServerOptions opts, Handler handler, SlowPredicate is_slow = {});
   ~Server();
 
   // The bound port (useful with port 0).

@@ -18,6 +18,7 @@ struct Request {
   std::string_view content_type;
   std::string_view user_agent;
   std::string_view origin;
+  std::string_view host;
   std::string_view cookie;
   std::string_view body;
   std::string_view client_ip;

@@ -58,6 +58,12 @@ Result<IssuedKey> KeyService::create(const NewKeyRequest& req) {
                       "rate_limit_per_minute");
   auto org = store_.get_org(req.org_id);
   if (!org) return org.error();
+  auto active = store_.count_active_keys(req.org_id, now);
+  if (!active) return active.error();
+  if (*active >= max_active_keys_)
+    return make_error(Errc::invalid_request,
+                      "This organization has " + std::to_string(max_active_keys_) +
+                          " active keys, the most allowed. Revoke one first.");
 
   IssuedKey out;
   out.secret = core::generate_key_secret();
@@ -142,8 +148,16 @@ Result<core::ApiKey> KeyService::authenticate(std::string_view header) const {
   return key;
 }
 
+core::Status KeyService::record_expirations(std::string_view org_id) {
+  auto expired = store_.claim_expired_keys(org_id, clock_.now_s());
+  if (!expired) return expired.error();
+  for (const auto& k : *expired) audit(k, "api_key.expired", std::nullopt, "", k.expires_at);
+  return {};
+}
+
 void KeyService::audit(const core::ApiKey& key, std::string_view type,
-                       const std::optional<std::string>& actor, const std::string& ip) {
+                       const std::optional<std::string>& actor, const std::string& ip,
+                       std::optional<int64_t> at) {
   core::AuditEvent e;
   e.id = core::new_id("evt");
   e.org_id = key.org_id;
@@ -151,7 +165,7 @@ void KeyService::audit(const core::ApiKey& key, std::string_view type,
   e.actor_user_id = actor;
   e.key_id = key.id;
   e.ip = ip;
-  e.created_at = clock_.now_s();
+  e.created_at = at.value_or(clock_.now_s());
   // The key change has happened; a failed audit write is logged loudly
   // rather than reported as a failure of the change itself.
   if (auto st = store_.append_audit(e); !st)

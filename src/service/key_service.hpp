@@ -40,15 +40,18 @@ struct RotatedKey {
 };
 
 inline constexpr int64_t kMaxRotationGraceSeconds = 604800;
+inline constexpr int64_t kDefaultMaxActiveKeys = 100;
 
 class KeyService {
  public:
-  KeyService(store::Store& store, const core::KeyHasher& hasher, const core::Clock& clock)
-      : store_(store), hasher_(hasher), clock_(clock) {}
+  KeyService(store::Store& store, const core::KeyHasher& hasher, const core::Clock& clock,
+             int64_t max_active_keys = kDefaultMaxActiveKeys)
+      : store_(store), hasher_(hasher), clock_(clock), max_active_keys_(max_active_keys) {}
 
   // Validates and issues a key. invalid_request (param: name, scopes,
-  // expires_at or rate_limit_per_minute) for bad input; not_found when the
-  // organization does not exist.
+  // expires_at or rate_limit_per_minute) for bad input, or without a param
+  // when the organization already has max_active_keys active keys; not_found
+  // when the organization does not exist.
   Result<IssuedKey> create(const NewKeyRequest& req);
 
   // Replaces an active key with a new one of the same name, scopes, limit and
@@ -69,15 +72,22 @@ class KeyService {
   // store fails.
   Result<core::ApiKey> authenticate(std::string_view authorization_header) const;
 
+  // Writes an api_key.expired audit event (dated at the expiry) for each key
+  // of the organization that has expired since the last call. Called before
+  // keys or audit events are listed, so the log is complete when read.
+  core::Status record_expirations(std::string_view org_id);
+
   const core::Clock& clock() const { return clock_; }
 
  private:
   void audit(const core::ApiKey& key, std::string_view type,
-             const std::optional<std::string>& actor, const std::string& ip);
+             const std::optional<std::string>& actor, const std::string& ip,
+             std::optional<int64_t> at = std::nullopt);
 
   store::Store& store_;
   const core::KeyHasher& hasher_;
   const core::Clock& clock_;
+  int64_t max_active_keys_;
 };
 
 // Number of Unicode code points in `s` when it is valid UTF-8, else nullopt.

@@ -34,6 +34,7 @@ class OrgStore {
   // conflict when the e-mail (case-insensitive) is taken.
   virtual Status create_user(const core::User& user) = 0;
   virtual Result<core::User> find_user_by_email(std::string_view email) = 0;
+  virtual Result<core::User> get_user(std::string_view id) = 0;
   virtual Status set_user_password(std::string_view user_id, const std::string& hash) = 0;
   // True when no organization exists yet.
   virtual Result<bool> empty() = 0;
@@ -60,6 +61,23 @@ class KeyStore {
                             const core::ApiKey& replacement, int64_t stop_at, int64_t now) = 0;
   // Raises last_used_at for each (key id, time) pair; never lowers it.
   virtual Status touch_keys(const std::vector<std::pair<std::string, int64_t>>& uses) = 0;
+  // Keys of the organization that are neither revoked nor expired at `now`.
+  virtual Result<int64_t> count_active_keys(std::string_view org_id, int64_t now) = 0;
+  // Keys of the organization that expired by `now` and whose expiry has not
+  // been recorded yet; marks them recorded in the same transaction, so each
+  // is returned once even with several callers.
+  virtual Result<std::vector<core::ApiKey>> claim_expired_keys(std::string_view org_id,
+                                                               int64_t now) = 0;
+};
+
+class SessionStore {
+ public:
+  virtual ~SessionStore() = default;
+  virtual Status create_session(const core::Session& s) = 0;
+  virtual Result<core::Session> find_session(const core::KeyHash& token_hash) = 0;
+  virtual Status touch_session(const core::KeyHash& token_hash, int64_t at) = 0;
+  // Deleting a missing session is not an error.
+  virtual Status delete_session(const core::KeyHash& token_hash) = 0;
 };
 
 class LeadStore {
@@ -93,6 +111,10 @@ class RequestLogStore {
   virtual Result<core::Page<core::RequestLogEntry>> list_requests(std::string_view org_id,
                                                                   std::string_view key_id,
                                                                   const core::ListQuery& q) = 0;
+  // (hour start in Unix seconds, request count) for the key's requests at or
+  // after `since`, oldest first; hours without requests are left out.
+  virtual Result<std::vector<std::pair<int64_t, int64_t>>> hourly_counts(
+      std::string_view org_id, std::string_view key_id, int64_t since) = 0;
 };
 
 class AuditStore {
@@ -106,6 +128,7 @@ class AuditStore {
 // Everything the service stores. Created by open_store() (src/app).
 class Store : public OrgStore,
               public KeyStore,
+              public SessionStore,
               public LeadStore,
               public InvoiceStore,
               public RequestLogStore,

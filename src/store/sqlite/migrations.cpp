@@ -106,6 +106,22 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_org ON audit_events(org_id, created_at DESC, id DESC);
 )sql"},
+    {2, "sessions and expiry events", R"sql(
+-- Portal sessions. Only a hash of the session token is stored.
+CREATE TABLE sessions (
+  token_hash    BLOB PRIMARY KEY,
+  user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_at    INTEGER NOT NULL,
+  last_seen_at  INTEGER NOT NULL,
+  ip            TEXT NOT NULL,
+  user_agent    TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_user ON sessions(user_id);
+
+-- Set once an api_key.expired audit event has been written for the key.
+ALTER TABLE api_keys ADD COLUMN expiry_audited INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX api_keys_expiry ON api_keys(org_id, expiry_audited, expires_at);
+)sql"},
 };
 }  // namespace
 

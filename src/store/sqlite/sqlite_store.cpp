@@ -421,15 +421,8 @@ Status SqliteStore::create_user(const core::User& u) {
   return q.run("create user");
 }
 
-Result<core::User> SqliteStore::find_user_by_email(std::string_view email) {
-  Conn& c = conn();
-  DVS_PREPARE(q, c,
-              "SELECT id, org_id, email, role, password_hash, created_at FROM users WHERE email "
-              "= ?");
-  q.text(1, email);
-  int rc = q.step();
-  if (rc == SQLITE_DONE) return make_error(Errc::not_found, "no such user");
-  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "find user");
+namespace {
+core::User read_user(const Stmt& q) {
   core::User u;
   u.id = q.str(0);
   u.org_id = q.str(1);
@@ -438,6 +431,29 @@ Result<core::User> SqliteStore::find_user_by_email(std::string_view email) {
   u.password_hash = q.str(4);
   u.created_at = q.i64(5);
   return u;
+}
+constexpr const char* kUserSelect =
+    "SELECT id, org_id, email, role, password_hash, created_at FROM users ";
+}  // namespace
+
+Result<core::User> SqliteStore::find_user_by_email(std::string_view email) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c, std::string(kUserSelect) + "WHERE email = ?");
+  q.text(1, email);
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return make_error(Errc::not_found, "no such user");
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "find user");
+  return read_user(q);
+}
+
+Result<core::User> SqliteStore::get_user(std::string_view id) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c, std::string(kUserSelect) + "WHERE id = ?");
+  q.text(1, id);
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return make_error(Errc::not_found, "no such user");
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "get user");
+  return read_user(q);
 }
 
 Status SqliteStore::set_user_password(std::string_view user_id, const std::string& hash) {
@@ -566,6 +582,90 @@ Status SqliteStore::touch_keys(const std::vector<std::pair<std::string, int64_t>
     DVS_TRY(q.run("touch key"));
   }
   return tx.commit();
+}
+
+Result<int64_t> SqliteStore::count_active_keys(std::string_view org_id, int64_t now) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c,
+              "SELECT count(*) FROM api_keys WHERE org_id = ? AND (revoked_at IS NULL OR "
+              "revoked_at > ?) AND (expires_at IS NULL OR expires_at > ?)");
+  q.text(1, org_id).integer(2, now).integer(3, now);
+  int rc = q.step();
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "count keys");
+  return q.i64(0);
+}
+
+Result<std::vector<core::ApiKey>> SqliteStore::claim_expired_keys(std::string_view org_id,
+                                                                  int64_t now) {
+  Conn& c = conn();
+  Tx tx(c);
+  DVS_TRY(tx.began());
+  std::vector<core::ApiKey> out;
+  {
+    // A key revoked before it expired never "expires".
+    DVS_PREPARE(q, c,
+                std::string("SELECT ") + kKeyColumns +
+                    "WHERE k.org_id = ? AND k.expiry_audited = 0 AND k.expires_at <= ? AND "
+                    "(k.revoked_at IS NULL OR k.revoked_at > k.expires_at)");
+    q.text(1, org_id).integer(2, now);
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_key(q));
+    if (rc != SQLITE_DONE) return db_error(c.db(), rc, "expired keys");
+  }
+  for (const auto& k : out) {
+    DVS_PREPARE(u, c, "UPDATE api_keys SET expiry_audited = 1 WHERE id = ?");
+    u.text(1, k.id);
+    DVS_TRY(u.run("mark expired"));
+  }
+  DVS_TRY(tx.commit());
+  return out;
+}
+
+// ---- sessions ----
+
+Status SqliteStore::create_session(const core::Session& s) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c,
+              "INSERT INTO sessions(token_hash, user_id, created_at, last_seen_at, ip, "
+              "user_agent) VALUES (?,?,?,?,?,?)");
+  q.blob(1, s.token_hash.data(), s.token_hash.size()).text(2, s.user_id);
+  q.integer(3, s.created_at).integer(4, s.last_seen_at).text(5, s.ip).text(6, s.user_agent);
+  return q.run("create session");
+}
+
+Result<core::Session> SqliteStore::find_session(const core::KeyHash& h) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c,
+              "SELECT token_hash, user_id, created_at, last_seen_at, ip, user_agent FROM "
+              "sessions WHERE token_hash = ?");
+  q.blob(1, h.data(), h.size());
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return make_error(Errc::not_found, "no such session");
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, "find session");
+  core::Session s;
+  if (q.blob_size(0) == static_cast<int>(s.token_hash.size()))
+    std::memcpy(s.token_hash.data(), q.blob_ptr(0), s.token_hash.size());
+  if (!core::hash_equal(s.token_hash, h)) return make_error(Errc::not_found, "no such session");
+  s.user_id = q.str(1);
+  s.created_at = q.i64(2);
+  s.last_seen_at = q.i64(3);
+  s.ip = q.str(4);
+  s.user_agent = q.str(5);
+  return s;
+}
+
+Status SqliteStore::touch_session(const core::KeyHash& h, int64_t at) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c, "UPDATE sessions SET last_seen_at = ? WHERE token_hash = ? AND last_seen_at < ?");
+  q.integer(1, at).blob(2, h.data(), h.size()).integer(3, at);
+  return q.run("touch session");
+}
+
+Status SqliteStore::delete_session(const core::KeyHash& h) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c, "DELETE FROM sessions WHERE token_hash = ?");
+  q.blob(1, h.data(), h.size());
+  return q.run("delete session");
 }
 
 // ---- leads ----
@@ -718,6 +818,20 @@ Result<core::Page<core::RequestLogEntry>> SqliteStore::list_requests(std::string
   });
 }
 
+Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStore::hourly_counts(
+    std::string_view org_id, std::string_view key_id, int64_t since) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c,
+              "SELECT created_at / 3600 * 3600 AS h, count(*) FROM request_log WHERE key_id = ? "
+              "AND org_id = ? AND created_at >= ? GROUP BY h ORDER BY h");
+  q.text(1, key_id).text(2, org_id).integer(3, since);
+  std::vector<std::pair<int64_t, int64_t>> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) out.emplace_back(q.i64(0), q.i64(1));
+  if (rc != SQLITE_DONE) return db_error(c.db(), rc, "hourly counts");
+  return out;
+}
+
 Status SqliteStore::append_audit(const core::AuditEvent& e) {
   Conn& c = conn();
   DVS_PREPARE(q, c,
@@ -733,8 +847,8 @@ Result<core::Page<core::AuditEvent>> SqliteStore::list_audit(std::string_view or
   Conn& c = conn();
   DVS_PREPARE(s, c,
               page_sql("a.id, a.org_id, a.type, a.actor_user_id, u.email, a.key_id, a.ip, "
-                       "a.created_at FROM audit_events a LEFT JOIN users u ON u.id = "
-                       "a.actor_user_id ",
+                       "a.created_at, k.name FROM audit_events a LEFT JOIN users u ON u.id = "
+                       "a.actor_user_id LEFT JOIN api_keys k ON k.id = a.key_id ",
                        "WHERE a.org_id = ?", q, "a.", "id"));
   s.text(1, org_id);
   bind_page(s, 2, q);
@@ -748,6 +862,7 @@ Result<core::Page<core::AuditEvent>> SqliteStore::list_audit(std::string_view or
     e.key_id = r.str(5);
     e.ip = r.str(6);
     e.created_at = r.i64(7);
+    e.key_name = r.str(8);
     return e;
   });
 }

@@ -29,6 +29,7 @@ class SqliteStore final : public Store {
   Result<core::Organization> find_org_by_name(std::string_view name) override;
   Status create_user(const core::User& user) override;
   Result<core::User> find_user_by_email(std::string_view email) override;
+  Result<core::User> get_user(std::string_view id) override;
   Status set_user_password(std::string_view user_id, const std::string& hash) override;
   Result<bool> empty() override;
 
@@ -41,6 +42,14 @@ class SqliteStore final : public Store {
   Status rotate_key(std::string_view org_id, std::string_view old_id,
                     const core::ApiKey& replacement, int64_t stop_at, int64_t now) override;
   Status touch_keys(const std::vector<std::pair<std::string, int64_t>>& uses) override;
+  Result<int64_t> count_active_keys(std::string_view org_id, int64_t now) override;
+  Result<std::vector<core::ApiKey>> claim_expired_keys(std::string_view org_id,
+                                                       int64_t now) override;
+
+  Status create_session(const core::Session& s) override;
+  Result<core::Session> find_session(const core::KeyHash& token_hash) override;
+  Status touch_session(const core::KeyHash& token_hash, int64_t at) override;
+  Status delete_session(const core::KeyHash& token_hash) override;
 
   Result<core::Page<core::Lead>> list_leads(std::string_view org_id,
                                             const core::ListQuery& q) override;
@@ -56,6 +65,9 @@ class SqliteStore final : public Store {
   Result<core::Page<core::RequestLogEntry>> list_requests(std::string_view org_id,
                                                           std::string_view key_id,
                                                           const core::ListQuery& q) override;
+  Result<std::vector<std::pair<int64_t, int64_t>>> hourly_counts(std::string_view org_id,
+                                                                 std::string_view key_id,
+                                                                 int64_t since) override;
 
   Status append_audit(const core::AuditEvent& event) override;
   Result<core::Page<core::AuditEvent>> list_audit(std::string_view org_id,
