@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_PACKAGES=(g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsodium-dev libsqlite3-dev libspdlog-dev libcli11-dev)
-TEST_PACKAGES=(libgtest-dev googletest sqlite3 nodejs)
+TEST_PACKAGES=(libgtest-dev googletest sqlite3 nodejs npm chromium)
 
 # ensure_packages PKG...: apt-get installs the ones that are not installed.
 ensure_packages() {
@@ -15,10 +15,9 @@ ensure_packages() {
   for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  # A node from elsewhere (e.g. a newer one already on PATH) is fine too.
-  if [[ " ${missing[*]} " == *" nodejs "* ]] && command -v node >/dev/null; then
-    missing=("${missing[@]/nodejs/}")
-  fi
+  # A node/npm from elsewhere (e.g. a newer one already on PATH) is fine too.
+  if command -v node >/dev/null; then missing=("${missing[@]/#nodejs/}"); fi
+  if command -v npm >/dev/null; then missing=("${missing[@]/#npm/}"); fi
   local want=()
   for p in "${missing[@]}"; do [[ -n "$p" ]] && want+=("$p"); done
   ((${#want[@]})) || return 0

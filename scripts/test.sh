@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: unit (GoogleTest via CTest) and integration
-# (the real binary over HTTP, Node's test runner).
+# Sets up and runs every test: unit (GoogleTest via CTest), integration (the
+# real binary over HTTP, Node's test runner) and browser (the portal in
+# Debian's Chromium, driven by playwright-core from npm; no browser download).
 source "$(dirname "$0")/lib.sh"
 ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 build ON
@@ -9,3 +10,6 @@ echo "== unit tests (ctest)"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 echo "== integration tests (node --test, the real binary over HTTP)"
 node --test tests/integration/
+echo "== browser tests (node --test, playwright-core + /usr/bin/chromium)"
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+node --test tests/e2e/

@@ -106,6 +106,9 @@ core::Result<SignedIn> SessionService::sign_in(std::string_view email, std::stri
   s.ip = std::string(ip);
   s.user_agent = std::string(user_agent.substr(0, 256));
   if (auto st = store_.create_session(s); !st) return st.error();
+  // Sign-ins are rare, so this is where dead sessions are swept away.
+  (void)store_.delete_stale_sessions(s.created_at - opts_.idle_timeout_s,
+                                     s.created_at - opts_.absolute_timeout_s);
   spdlog::info("sign-in: {} from {}", user->email, ip);
   SignedIn out;
   out.token = std::move(token);

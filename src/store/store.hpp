@@ -78,6 +78,9 @@ class SessionStore {
   virtual Status touch_session(const core::KeyHash& token_hash, int64_t at) = 0;
   // Deleting a missing session is not an error.
   virtual Status delete_session(const core::KeyHash& token_hash) = 0;
+  // Deletes sessions last seen before `idle_before` or created before
+  // `created_before`: those can never be used again.
+  virtual Status delete_stale_sessions(int64_t idle_before, int64_t created_before) = 0;
 };
 
 class LeadStore {

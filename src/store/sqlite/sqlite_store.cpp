@@ -668,6 +668,13 @@ Status SqliteStore::delete_session(const core::KeyHash& h) {
   return q.run("delete session");
 }
 
+Status SqliteStore::delete_stale_sessions(int64_t idle_before, int64_t created_before) {
+  Conn& c = conn();
+  DVS_PREPARE(q, c, "DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?");
+  q.integer(1, idle_before).integer(2, created_before);
+  return q.run("delete stale sessions");
+}
+
 // ---- leads ----
 
 Result<core::Page<core::Lead>> SqliteStore::list_leads(std::string_view org_id,

@@ -50,6 +50,7 @@ class SqliteStore final : public Store {
   Result<core::Session> find_session(const core::KeyHash& token_hash) override;
   Status touch_session(const core::KeyHash& token_hash, int64_t at) override;
   Status delete_session(const core::KeyHash& token_hash) override;
+  Status delete_stale_sessions(int64_t idle_before, int64_t created_before) override;
 
   Result<core::Page<core::Lead>> list_leads(std::string_view org_id,
                                             const core::ListQuery& q) override;

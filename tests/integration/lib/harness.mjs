@@ -359,6 +359,30 @@ export class Env {
     return out;
   }
 
+  /** org create with a CEO who has a password; returns {org, email, password}. */
+  async createOrgWithOwner({
+    name = 'Portal Org', email = `ceo-${randomBase62(8).toLowerCase()}@example.com`, password = `pw-${randomBase62(16)}`,
+  } = {}) {
+    const r = await this.cli(['org', 'create', '--name', name, '--owner-email', email, '--owner-password-stdin'],
+      { input: `${password}\n` });
+    assertOk(r, 'org create --owner-password-stdin');
+    const org = lastLine(r.stdout);
+    assert.match(org, /^org_[0-9A-Za-z_]+$/, `org create must print the org id last, got ${JSON.stringify(r.stdout)}`);
+    return { org, email, password };
+  }
+
+  /** user add with a password; returns {id, email, password, role}. */
+  async addUserWithPassword(org, role, {
+    email = `${role}-${randomBase62(8).toLowerCase()}@example.com`, password = `pw-${randomBase62(16)}`,
+  } = {}) {
+    const r = await this.cli(['user', 'add', '--org', org, '--email', email, '--role', role, '--password-stdin'],
+      { input: `${password}\n` });
+    assertOk(r, 'user add --password-stdin');
+    const id = lastLine(r.stdout);
+    assert.match(id, /^usr_[0-9A-Za-z_]+$/, `user add must print the user id, got ${JSON.stringify(r.stdout)}`);
+    return { id, email, password, role };
+  }
+
   /** Stops every server still running and deletes the temp dir. */
   async cleanup() {
     for (const s of this.servers) if (s.running) await s.stop('SIGKILL');
@@ -616,4 +640,150 @@ export function assertNewestFirst(items, what = 'list') {
 /** RFC 3339 with whole seconds and Z, from unix seconds. */
 export function rfc3339(unixSeconds) {
   return new Date(unixSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+// ---------------------------------------------------------------------------
+// Management API (contract section 6): users with passwords, portal sessions.
+
+export const SESSION_COOKIE = 'dvs_session';
+/** A session token as the server issues it: 43 base64url characters (256 bits). */
+export const SESSION_TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Parses the `dvs_session` Set-Cookie of a response; returns null if there is
+ * none, else {value, attrs, raw}: attrs maps each lower-cased attribute name
+ * to its value (true for a flag such as HttpOnly).
+ */
+export function sessionSetCookie(res) {
+  const all = typeof res.headers.getSetCookie === 'function'
+    ? res.headers.getSetCookie()
+    : (res.headers.get('set-cookie') || '').split(/,(?=\s*[A-Za-z0-9_-]+=)/);
+  const raw = all.map((c) => c.trim()).find((c) => c.startsWith(`${SESSION_COOKIE}=`));
+  if (raw === undefined) return null;
+  const [first, ...rest] = raw.split(';').map((p) => p.trim());
+  const attrs = {};
+  for (const p of rest) {
+    if (!p) continue;
+    const i = p.indexOf('=');
+    if (i < 0) attrs[p.toLowerCase()] = true;
+    else attrs[p.slice(0, i).trim().toLowerCase()] = p.slice(i + 1).trim();
+  }
+  return { value: first.slice(SESSION_COOKIE.length + 1), attrs, raw };
+}
+
+/**
+ * Management API requests. `token` (a session cookie value, or null for none)
+ * is sent as `Cookie: dvs_session=<token>`. `json` is serialized as the body
+ * with `Content-Type: application/json` unless `contentType` says otherwise
+ * (null: no Content-Type at all). A `body` given as a string is sent as
+ * bytes, so fetch adds no Content-Type of its own. Every secret found in a
+ * response is recorded in env.secrets.
+ */
+export class Portal {
+  constructor(env, server) {
+    this.env = env;
+    this.server = server;
+  }
+
+  async req(p, { token = null, method = 'GET', json, body, contentType, origin, headers = {} } = {}) {
+    const h = { ...headers };
+    let b = body;
+    if (json !== undefined) b = JSON.stringify(json);
+    const ct = contentType !== undefined ? contentType : b !== undefined ? 'application/json' : undefined;
+    if (ct !== undefined && ct !== null) h['content-type'] = ct;
+    if (origin !== undefined) h.origin = origin;
+    if (token !== null) h.cookie = `${SESSION_COOKIE}=${token}`;
+    if (typeof b === 'string') b = Buffer.from(b, 'utf8');
+    const res = await this.server.req(p, { method, headers: h, body: b });
+    this.#record(res.json);
+    return res;
+  }
+
+  #record(v) {
+    if (!v || typeof v !== 'object') return;
+    if (typeof v.secret === 'string') this.env.secrets.add(v.secret);
+  }
+
+  /** POST /api/session; resolves to {res, token} (token null unless a cookie was set). */
+  async signIn(email, password, opts = {}) {
+    const res = await this.req('/api/session', { method: 'POST', json: { email, password }, ...opts });
+    const c = sessionSetCookie(res);
+    return { res, token: res.status === 200 && c ? c.value : null };
+  }
+
+  /** Signs in and asserts success; returns a Session bound to the new cookie. */
+  async session(email, password) {
+    const { res, token } = await this.signIn(email, password);
+    assert.equal(res.status, 200, `sign-in as ${email}: ${res.status} ${res.text}`);
+    assert.ok(token, `sign-in as ${email} must set ${SESSION_COOKIE}`);
+    return new Session(this, token, res.json);
+  }
+}
+
+/** One signed-in browser: every request carries its cookie. */
+export class Session {
+  constructor(portal, token, me) {
+    this.portal = portal;
+    this.token = token;
+    this.me = me;
+  }
+
+  req(p, opts = {}) {
+    return this.portal.req(p, { token: this.token, ...opts });
+  }
+
+  get(p, opts = {}) {
+    return this.req(p, { method: 'GET', ...opts });
+  }
+
+  post(p, json = {}, opts = {}) {
+    return this.req(p, { method: 'POST', json, ...opts });
+  }
+
+  del(p, opts = {}) {
+    return this.req(p, { method: 'DELETE', contentType: 'application/json', ...opts });
+  }
+
+  /** POST /api/keys, asserting 201; returns {key, secret}. */
+  async createKey({ name = 'portal key', scopes = ['leads:read', 'invoices:read'], ...rest } = {}) {
+    const r = await this.post('/api/keys', { name, scopes, ...rest });
+    assert.equal(r.status, 201, `POST /api/keys: ${r.status} ${r.text}`);
+    return r.json;
+  }
+}
+
+/**
+ * Asserts that no string of `needles` (and, for API key secrets, not their
+ * random part either) occurs in any of `files`.
+ */
+export function assertNotInFiles(files, needles, what = 'secret') {
+  const found = [];
+  for (const f of files) {
+    if (!fs.existsSync(f)) continue;
+    const content = fs.readFileSync(f).toString('latin1');
+    for (const s of needles) {
+      const parts = [s];
+      if (KEY_RE.test(s)) parts.push(s.slice(9, 41));
+      for (const p of parts) if (content.includes(p)) found.push(`${path.basename(f)} contains a ${what} (${s.slice(0, 13)}...)`);
+    }
+  }
+  assert.deepEqual(found, [], found.join('\n'));
+}
+
+/**
+ * Calls `fn` until it returns a value other than undefined/false, at most
+ * `tries` times with a short pause between calls (for work the server does
+ * in the background); fails with `what` (a string, or a function returning
+ * one) and the last value if it never does.
+ */
+export async function pollUntil(fn, { what = 'condition', tries = 100, intervalMs = 50 } = {}) {
+  let last;
+  for (let i = 0; i < tries; i++) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    last = v;
+    await delay(intervalMs);
+  }
+  const msg = typeof what === 'function' ? what() : what;
+  assert.fail(`${msg} did not happen after ${tries} polls (last: ${JSON.stringify(last)})`);
 }

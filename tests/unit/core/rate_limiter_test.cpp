@@ -95,3 +95,14 @@ TEST(RateLimiter, IdleKeysAreSweptAway) {
   for (int i = 0; i < 64 * 1024 + 1024; ++i) (void)rl.acquire("hot", 1'000'000);
   EXPECT_LT(rl.tracked_keys(), 100u);
 }
+
+TEST(RateLimiter, PeekDecidesWithoutCounting) {
+  ManualClock clock(kT0);
+  LocalRateLimiter rl(clock);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(rl.peek("k", 2).allowed);
+  ASSERT_TRUE(rl.acquire("k", 2).allowed);
+  ASSERT_TRUE(rl.acquire("k", 2).allowed);
+  auto d = rl.peek("k", 2);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_GE(d.retry_after_s, 1);
+}
