@@ -58,11 +58,19 @@ export async function request(method, path, body, { expect401 = false } = {}) {
   const err = new ApiError(
     res.status,
     e.code || `http_${res.status}`,
-    e.message || `Something went wrong (HTTP ${res.status}). Try again in a moment.`,
+    e.message ? sentence(e.message) : `Something went wrong (HTTP ${res.status}). Try again in a moment.`,
     { param: e.param ?? null, retryAfter: res.headers.get('Retry-After') },
   );
   if (res.status === 401 && !expect401 && sessionEnded) sessionEnded(err);
   throw err;
+}
+
+/** "name must be 1 to 100 characters" -> "Name must be 1 to 100 characters." */
+function sentence(text) {
+  const s = String(text).trim();
+  if (!s) return s;
+  const t = s.charAt(0).toUpperCase() + s.slice(1);
+  return /[.!?…]$/.test(t) ? t : `${t}.`;
 }
 
 const enc = encodeURIComponent;

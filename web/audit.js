@@ -1,6 +1,6 @@
 // Settings → Audit log: key events, newest first, a page at a time.
 
-import { $, h, replace, notice } from './dom.js';
+import { $, h, cell, replace, notice } from './dom.js';
 import { api } from './api.js';
 import { timeEl } from './format.js';
 
@@ -76,10 +76,9 @@ function eventRow(ev) {
     ? h('span', { text: ev.actor.email })
     : h('span', { class: 'muted', text: ev.type === 'api_key.expired' ? 'Automatic' : 'System' });
   return h('tr', {},
-    h('td', { data: { label: 'Time' } }, timeEl(ev.created_at, 'datetime'),
-      h('span', { class: 'sub' }, timeEl(ev.created_at))),
-    h('td', { data: { label: 'Event' } }, h('span', { class: `badge ${cls}`, text: label, attrs: { title: ev.type } })),
-    h('td', { data: { label: 'Key' } }, key),
-    h('td', { data: { label: 'By' } }, actor),
-    h('td', { data: { label: 'IP address' } }, h('span', { class: 'path', text: ev.ip || '—' })));
+    cell('Time', timeEl(ev.created_at, 'datetime'), h('span', { class: 'sub' }, timeEl(ev.created_at))),
+    cell('Event', h('span', { class: `badge ${cls}`, text: label, attrs: { title: ev.type } })),
+    cell('Key', key),
+    cell('By', actor),
+    cell('IP address', h('span', { class: 'path', text: ev.ip || '—' })));
 }

@@ -65,3 +65,11 @@ export function notice(el, msg) {
   el.textContent = msg || '';
   el.hidden = !msg;
 }
+
+/**
+ * A table cell labelled for the stacked (narrow-screen) layout. The content
+ * is wrapped in one element so that it stays in the value column there.
+ */
+export function cell(label, ...children) {
+  return h('td', { data: { label } }, h('div', { class: 'cell' }, children));
+}

@@ -4,7 +4,7 @@
 // A secret lives only in the secret dialog's input while that dialog is open:
 // it is never logged, stored or put in the URL, and it is wiped on close.
 
-import { $, h, replace, notice } from './dom.js';
+import { $, h, cell, replace, notice } from './dom.js';
 import { api } from './api.js';
 import { timeEl, relative, formatFull, formatNumber, toRfc3339, localDateString } from './format.js';
 import { toBuckets, summarize, drawChart } from './chart.js';
@@ -21,6 +21,7 @@ let ctx = null;
 let loadedOnce = false;
 let highlightId = null;    // the key created or rotated last: flashed in the list, focused after the secret closes
 let detail = null;         // {key, buckets, cursor} of the key page on screen
+let focusNewRow = false;   // the secret dialog closed before the list showed the new key
 
 export function init(context) {
   ctx = context;
@@ -31,6 +32,8 @@ export function init(context) {
   $('create-key-empty').addEventListener('click', openCreate);
   $('create-form').addEventListener('submit', submitCreate);
   $('create-expiry').addEventListener('change', onExpiryChange);
+  $('create-form').addEventListener('input', onCreateInput);
+  $('create-form').addEventListener('change', onCreateInput);
   $('secret-copy').addEventListener('click', copySecret);
   $('secret-done').addEventListener('click', () => $('dlg-secret').close());
   $('dlg-secret').addEventListener('cancel', (ev) => {
@@ -51,6 +54,7 @@ export function init(context) {
 /** Forgets everything about the signed-out session. */
 export function reset() {
   loadedOnce = false;
+  focusNewRow = false;
   highlightId = null;
   detail = null;
   replace($('keys-body'));
@@ -80,6 +84,7 @@ function statusBadge(k) {
 }
 
 function expiresCell(k) {
+  if (k.status === 'revoked') return h('span', { class: 'muted', text: '—', attrs: { title: 'Revoked keys never work again' } });
   if (!k.expires_at) return h('span', { class: 'muted', text: 'Never' });
   const t = timeEl(k.expires_at);
   const left = Date.parse(k.expires_at) - Date.now();
@@ -131,6 +136,16 @@ function renderList(list) {
   $('keys-table-wrap').hidden = list.length === 0;
   $('create-key').hidden = list.length === 0;   // the empty state has its own button
   replace($('keys-body'), list.map(keyRow));
+  if (focusNewRow && !$('dlg-secret').open) {
+    focusNewRow = false;
+    newRowLink()?.focus();
+  }
+}
+
+function newRowLink() {
+  if (!highlightId) return null;
+  const link = document.querySelector(`tr[data-key-id="${CSS.escape(highlightId)}"] .key-name`);
+  return link && link.offsetParent !== null ? link : null;
 }
 
 function keyRow(k) {
@@ -148,12 +163,12 @@ function keyRow(k) {
   return h('tr', { class: classes.join(' '), data: { keyId: k.id } },
     h('td', { class: 'cell-primary', data: { label: 'Name' } },
       h('a', { class: 'key-name', text: k.name, attrs: { href: `#/settings/api-keys/${k.id}` } })),
-    h('td', { data: { label: 'Key' } }, hint(k)),
-    h('td', { data: { label: 'Permissions' } }, scopePills(k.scopes)),
-    h('td', { data: { label: 'Status' } }, statusBadge(k)),
-    h('td', { data: { label: 'Created' } }, created),
-    h('td', { data: { label: 'Last used' } }, lastUsed(k)),
-    h('td', { data: { label: 'Expires' } }, expiresCell(k)),
+    cell('Key', hint(k)),
+    cell('Permissions', scopePills(k.scopes)),
+    cell('Status', statusBadge(k)),
+    cell('Created', created),
+    cell('Last used', lastUsed(k)),
+    cell('Expires', expiresCell(k)),
     h('td', { class: 'cell-actions' }, actions));
 }
 
@@ -284,12 +299,11 @@ function statusClass(code) {
 
 function requestRow(r) {
   return h('tr', {},
-    h('td', { data: { label: 'Time' }, class: 'nowrap' }, timeEl(r.created_at, 'seconds')),
-    h('td', { data: { label: 'Method' } }, h('span', { class: 'method', text: r.method })),
-    h('td', { data: { label: 'Path' } }, h('span', { class: 'path', text: r.path })),
-    h('td', { data: { label: 'Status' } },
-      h('span', { class: `badge nodot ${statusClass(r.status)}`, text: String(r.status) })),
-    h('td', { data: { label: 'IP address' } }, h('span', { class: 'path', text: r.client_ip || '—' })));
+    cell('Time', timeEl(r.created_at, 'seconds', 'nowrap')),
+    cell('Method', h('span', { class: 'method', text: r.method })),
+    cell('Path', h('span', { class: 'path', text: r.path })),
+    cell('Status', h('span', { class: `badge nodot ${statusClass(r.status)}`, text: String(r.status) })),
+    cell('IP address', h('span', { class: 'path', text: r.client_ip || '—' })));
 }
 
 // ---------------------------------------------------------------------------
@@ -321,6 +335,18 @@ function createInputs(param) {
     case 'rate_limit_per_minute': return [$('create-rate')];
     default: return [];
   }
+}
+
+const PARAM_OF_INPUT = {
+  'create-name': 'name', 'create-expiry': 'expires_at', 'create-date': 'expires_at', 'create-rate': 'rate_limit_per_minute',
+};
+
+/** Editing a field clears its error. */
+function onCreateInput(ev) {
+  const param = ev.target.name === 'scopes' ? 'scopes' : PARAM_OF_INPUT[ev.target.id];
+  if (!param) return;
+  notice($(`create-${param}-error`), '');
+  for (const el of createInputs(param)) el.removeAttribute('aria-invalid');
 }
 
 function clearCreateErrors() {
@@ -485,10 +511,15 @@ function onSecretClosed() {
   $('secret-copy-status').classList.remove('copied');
   clearTimeout(copyTimer);
   // Put focus somewhere sensible: the new key's row, else the page heading.
-  const link = highlightId && document.querySelector(`tr[data-key-id="${CSS.escape(highlightId)}"] .key-name`);
-  if (link && link.offsetParent !== null) link.focus();
-  else if (!$('view-key').hidden && !$('key-body').hidden) $('key-title').focus();
-  else if (!$('view-keys').hidden) $('keys-title').focus();
+  const link = newRowLink();
+  if (link) {
+    link.focus();
+  } else if (!$('view-key').hidden && !$('key-body').hidden) {
+    $('key-title').focus();
+  } else if (!$('view-keys').hidden) {
+    focusNewRow = true;              // the list is still loading: focus the row when it arrives
+    $('keys-title').focus();
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -528,7 +559,10 @@ async function submitRotate(ev) {
     }
   } catch (e) {
     if (e.status === 401) return;
-    notice($('rotate-error'), e.message);
+    notice($('rotate-error'), e.status === 404
+      ? 'This key cannot be rotated: it has already been rotated, or it is no longer active.'
+      : e.message);
+    if (e.status === 404) ctx.refresh();
   } finally {
     submit.disabled = false;
     submit.textContent = 'Rotate key';

@@ -100,6 +100,19 @@ Result<RotatedKey> KeyService::rotate(std::string_view org_id, std::string_view 
   if (old->status(now) != core::KeyStatus::active || old->replaced_by)
     return make_error(Errc::not_found, "no such active key");
 
+  if (grace_seconds > 0) {
+    // During the grace period both keys are active, so the new one counts
+    // against the cap; without this, rotating with grace would bypass it.
+    auto active = store_.count_active_keys(old->org_id, now);
+    if (!active) return active.error();
+    if (*active >= max_active_keys_)
+      return make_error(Errc::invalid_request,
+                        "This organization has " + std::to_string(max_active_keys_) +
+                            " active keys, the most allowed. Rotate without a grace period, or "
+                            "revoke a key first.",
+                        "expire_old_in_seconds");
+  }
+
   RotatedKey out;
   out.secret = core::generate_key_secret();
   core::ApiKey& k = out.key;
