@@ -1,6 +1,5 @@
 #include "core/time.hpp"
 
-#include <cstdio>
 
 namespace dvs::core {
 
@@ -48,11 +47,31 @@ void append_rfc3339(std::string& out, int64_t t) {
   int64_t y;
   unsigned m, d;
   civil_from_days(days, y, m, d);
-  char buf[32];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02dZ",
-                        static_cast<long long>(y), m, d, static_cast<int>(secs / 3600),
-                        static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60));
-  out.append(buf, static_cast<size_t>(n));
+  if (y < 0 || y > 9999) {  // outside RFC 3339's four-digit years: clamp
+    out.append(y < 0 ? "0000-01-01T00:00:00Z" : "9999-12-31T23:59:59Z");
+    return;
+  }
+  // By hand: snprintf cost 6% of a list request's CPU (40 timestamps a page).
+  char b[20];
+  auto two = [&](int at, unsigned v) {
+    b[at] = static_cast<char>('0' + v / 10);
+    b[at + 1] = static_cast<char>('0' + v % 10);
+  };
+  const unsigned yy = static_cast<unsigned>(y);
+  two(0, yy / 100);
+  two(2, yy % 100);
+  b[4] = '-';
+  two(5, m);
+  b[7] = '-';
+  two(8, d);
+  b[10] = 'T';
+  two(11, static_cast<unsigned>(secs / 3600));
+  b[13] = ':';
+  two(14, static_cast<unsigned>(secs / 60 % 60));
+  b[16] = ':';
+  two(17, static_cast<unsigned>(secs % 60));
+  b[19] = 'Z';
+  out.append(b, sizeof b);
 }
 
 std::string format_rfc3339(int64_t t) {

@@ -51,12 +51,12 @@ export function watch(page) {
 /** Saves docs/screenshots/NAME.png (overwritten on every run). */
 export async function screenshot(page, name, options = {}) {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  // Let transitions finish so the picture shows the settled screen.
+  // Dismiss the transient toast (as its timer would) so it covers nothing, and let
+  // transitions finish so the picture shows the settled screen. (Playwright's
+  // `style` option would inject a <style> element, which the CSP rightly blocks.)
+  await page.evaluate(() => document.getElementById('toast')?.classList.remove('show'));
   await page.evaluate(() => Promise.all(document.getAnimations()
     .filter((a) => a.effect?.getComputedTiming().iterations !== Infinity)
     .map((a) => a.finished.catch(() => {}))));
-  // The transient toast would cover part of the screen: leave it out of the picture.
-  await page.screenshot({
-    path: path.join(SCREENSHOTS, `${name}.png`), style: '.toast { visibility: hidden; }', ...options,
-  });
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), ...options });
 }

@@ -8,6 +8,8 @@ TEST(Rfc3339, FormatsUtcWholeSeconds) {
   EXPECT_EQ(format_rfc3339(0), "1970-01-01T00:00:00Z");
   EXPECT_EQ(format_rfc3339(1795953600), "2026-11-29T12:00:00Z");
   EXPECT_EQ(format_rfc3339(951782400), "2000-02-29T00:00:00Z");
+  EXPECT_EQ(format_rfc3339(-1), "1969-12-31T23:59:59Z");
+  EXPECT_EQ(format_rfc3339(253402300799), "9999-12-31T23:59:59Z");
 }
 
 TEST(Rfc3339, ParsesZuluOffsetsAndFractions) {
