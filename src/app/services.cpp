@@ -7,6 +7,7 @@
 #include "app/config.hpp"
 #include "app/demo.hpp"
 #include "service/session_service.hpp"
+#include "store/redis/redis_rate_limiter.hpp"
 
 namespace dvs::app {
 
@@ -37,11 +38,22 @@ int serve(const ServeOptions& opts) {
   }
 
   core::KeyHasher hasher(key_pepper());
-  core::LocalRateLimiter limiter(clock);
+  std::unique_ptr<core::RateLimiter> limiter_ptr;
+  if (opts.redis_url.empty()) {
+    limiter_ptr = std::make_unique<core::LocalRateLimiter>(clock);
+  } else {
+    try {
+      limiter_ptr = std::make_unique<store::RedisRateLimiter>(
+          store::parse_redis_url(opts.redis_url), clock, opts.nodes);
+    } catch (const std::exception& e) {
+      throw ConfigError(e.what());
+    }
+  }
+  core::RateLimiter& limiter = *limiter_ptr;
   store::RequestLogWriter log(*store, {});
   service::KeyService keys(*store, hasher, clock);
-  core::LocalRateLimiter signin_limiter(clock);
-  service::SessionService sessions(*store, signin_limiter, clock);
+  // Sign-in throttling shares the limiter, so it holds across nodes too.
+  service::SessionService sessions(*store, limiter, clock);
   http::RouterOptions ro;
   ro.secure_cookies = !is_loopback(listen.host);
   http::Router router(*store, keys, sessions, limiter, log, clock, ro);
@@ -60,8 +72,9 @@ int serve(const ServeOptions& opts) {
   }
   log.start();
   std::string host = listen.host.find(':') != std::string::npos ? "[" + listen.host + "]" : listen.host;
-  std::printf("DevSphere API listening on http://%s:%u/ (%d threads)\n", host.c_str(),
-              static_cast<unsigned>(server->port()), opts.threads);
+  std::printf("DevSphere API listening on http://%s:%u/ (%d threads, rate limits: %s)\n",
+              host.c_str(), static_cast<unsigned>(server->port()), opts.threads,
+              opts.redis_url.empty() ? "in process" : "shared through Redis");
   if (opts.demo)
     std::printf("Open http://%s:%u/ and sign in as above; create a key with:\n"
                 "  devsphere keys create --org %s --name demo --scope leads:read --db %s\n",

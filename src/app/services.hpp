@@ -17,6 +17,8 @@ namespace dvs::app {
 struct ServeOptions {
   std::string db_url;
   std::string listen;
+  std::string redis_url;  // empty: rate limits kept in process
+  uint32_t nodes = 1;     // serve processes sharing the limits (Redis fallback)
   int threads = 2;
   bool demo = false;
 };

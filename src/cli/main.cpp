@@ -109,6 +109,11 @@ int main(int argc, char** argv) {
   serve->add_option("--redis", redis, "redis://HOST:PORT for shared rate limits")
       ->envname("DVS_REDIS");
   serve->add_option("--threads", so.threads, "I/O threads")->check(CLI::Range(1, 256));
+  serve->add_option("--nodes", so.nodes,
+                    "serve processes sharing the Redis limits (each falls back to limit/N "
+                    "while Redis is unreachable)")
+      ->envname("DVS_NODES")
+      ->check(CLI::Range(1, 1000));
   serve->add_flag("--demo", so.demo, "seed demo data when missing and print the login");
 
   auto* migrate = app.add_subcommand("migrate", "apply pending database migrations");
@@ -201,8 +206,7 @@ int main(int argc, char** argv) {
 
   try {
     if (serve->parsed()) {
-      if (!redis.empty())
-        fail("--redis: shared rate limits through Redis are not available in this build yet");
+      so.redis_url = redis;
       so.db_url = db;
       return dvs::app::serve(so);
     }

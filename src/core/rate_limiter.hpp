@@ -33,6 +33,9 @@ class RateLimiter {
   virtual RateDecision acquire(std::string_view key, uint32_t limit) = 0;
   // The decision acquire() would make, without counting anything.
   virtual RateDecision peek(std::string_view key, uint32_t limit) = 0;
+  // "local" (in-process), "shared" (Redis) or "degraded" (Redis unreachable,
+  // falling back to in-process limits).
+  virtual std::string_view health() const { return "local"; }
 };
 
 // In-process limiter, sharded by key hash with one mutex per shard, so the

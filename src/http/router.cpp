@@ -86,13 +86,15 @@ Response Router::health(const Request& req, const Target& t, const std::string& 
     r.body = R"({"status":"ok"})";
     return r;
   }
-  auto st = store_.ping();
-  if (!st) {
-    r.status = 503;
-    r.body = R"({"status":"unavailable","checks":{"database":"unavailable"}})";
-    return r;
-  }
-  r.body = R"({"status":"ready","checks":{"database":"ok"}})";
+  // Not ready without the database. A degraded rate limiter (Redis down,
+  // per-node fallback) still serves, so it is reported but stays ready.
+  const bool db_ok = store_.ping().ok();
+  const std::string_view limiter = limiter_.health();
+  r.status = db_ok ? 200 : 503;
+  core::JsonWriter w(r.body);
+  w.begin_object().key("status").string(!db_ok ? "unavailable" : limiter == "degraded" ? "degraded" : "ready");
+  w.key("checks").begin_object().key("database").string(db_ok ? "ok" : "unavailable");
+  w.key("rate_limiter").string(limiter).end_object().end_object();
   return r;
 }
 

@@ -1,0 +1,234 @@
+#include "store/redis/redis_rate_limiter.hpp"
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace dvs::store {
+
+namespace {
+
+std::atomic<uint64_t> g_next_instance{1};
+
+// KEYS[1]: the key's hash (second -> count). ARGV[1]: limit, ARGV[2]: 1 to
+// count the request, 0 to only look. Returns {allowed, total, oldest second,
+// newest second, now in µs}; seconds are -1 when the window is empty.
+constexpr const char* kScript = R"lua(
+local t = redis.call('TIME')
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local sec = tonumber(t[1])
+local limit = tonumber(ARGV[1])
+local h = redis.call('HGETALL', KEYS[1])
+local total, oldest, newest = 0, -1, -1
+for i = 1, #h, 2 do
+  local s = tonumber(h[i])
+  if s <= sec - 60 then
+    redis.call('HDEL', KEYS[1], h[i])
+  else
+    total = total + tonumber(h[i + 1])
+    if oldest < 0 or s < oldest then oldest = s end
+    if s > newest then newest = s end
+  end
+end
+local allowed = 0
+if total < limit then
+  allowed = 1
+  if ARGV[2] == '1' then
+    redis.call('HINCRBY', KEYS[1], sec, 1)
+    total = total + 1
+    newest = sec
+    if oldest < 0 then oldest = sec end
+  end
+end
+if total > 0 then redis.call('EXPIRE', KEYS[1], 61) end
+return {allowed, total, oldest, newest, now_us}
+)lua";
+
+int64_t seconds_until(int64_t sec, int64_t now_us) {
+  int64_t us = (sec + 60) * 1'000'000 - now_us;
+  return us <= 0 ? 0 : (us + 999'999) / 1'000'000;
+}
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+}  // namespace
+
+RedisUrl parse_redis_url(const std::string& url) {
+  constexpr std::string_view kScheme = "redis://";
+  if (!url.starts_with(kScheme))
+    throw std::runtime_error("malformed Redis URL (expected redis://HOST:PORT)");
+  std::string rest = url.substr(kScheme.size());
+  RedisUrl out;
+  if (auto at = rest.rfind('@'); at != std::string::npos) {
+    std::string cred = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    out.password = cred.starts_with(":") ? cred.substr(1) : cred.substr(cred.find(':') + 1);
+  }
+  if (auto slash = rest.find('/'); slash != std::string::npos) {
+    std::string db = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+    if (!db.empty()) {
+      if (db.size() > 2 || db.find_first_not_of("0123456789") != std::string::npos)
+        throw std::runtime_error("malformed Redis URL (bad database number)");
+      out.db = std::stoi(db);
+    }
+  }
+  if (auto colon = rest.rfind(':'); colon != std::string::npos) {
+    std::string port = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(port) > 65535 || std::stoi(port) == 0)
+      throw std::runtime_error("malformed Redis URL (bad port)");
+    out.port = std::stoi(port);
+  }
+  if (rest.empty()) throw std::runtime_error("malformed Redis URL (no host)");
+  out.host = rest;
+  return out;
+}
+
+// One connection per thread. Reconnects lazily, at most once a second.
+struct RedisRateLimiter::Conn {
+  redisContext* ctx = nullptr;
+  std::string sha;
+  std::chrono::steady_clock::time_point next_attempt{};
+
+  ~Conn() { close(); }
+  void close() {
+    if (ctx) redisFree(ctx);
+    ctx = nullptr;
+    sha.clear();
+  }
+  // True when connected (connecting now if due). `error` gets the reason.
+  bool ensure(const RedisUrl& url, std::string& error) {
+    if (ctx) return true;
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_attempt) {
+      error = "waiting to reconnect";
+      return false;
+    }
+    next_attempt = now + std::chrono::seconds(1);
+    timeval tv{0, 250'000};
+    ctx = redisConnectWithTimeout(url.host.c_str(), url.port, tv);
+    if (!ctx || ctx->err) {
+      error = ctx ? ctx->errstr : "out of memory";
+      close();
+      return false;
+    }
+    redisSetTimeout(ctx, tv);
+    auto cmd = [&](std::initializer_list<std::string> args) -> Reply {
+      std::vector<const char*> argv;
+      std::vector<size_t> lens;
+      for (const auto& a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      return Reply(static_cast<redisReply*>(
+          redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data())));
+    };
+    if (!url.password.empty()) {
+      Reply r = cmd({"AUTH", url.password});
+      if (!r || r->type == REDIS_REPLY_ERROR) {
+        error = "authentication failed";
+        close();
+        return false;
+      }
+    }
+    if (url.db != 0) {
+      Reply r = cmd({"SELECT", std::to_string(url.db)});
+      if (!r || r->type == REDIS_REPLY_ERROR) {
+        error = "cannot select the database";
+        close();
+        return false;
+      }
+    }
+    Reply r = cmd({"SCRIPT", "LOAD", kScript});
+    if (!r || r->type != REDIS_REPLY_STRING) {
+      error = r && r->type == REDIS_REPLY_ERROR ? r->str : "cannot load the script";
+      close();
+      return false;
+    }
+    sha.assign(r->str, r->len);
+    return true;
+  }
+};
+
+RedisRateLimiter::RedisRateLimiter(RedisUrl url, const core::Clock& clock, uint32_t nodes)
+    : url_(std::move(url)),
+      nodes_(std::max(1u, nodes)),
+      instance_(g_next_instance++),
+      fallback_(clock) {
+  std::string error;
+  if (!conn().ensure(url_, error))
+    throw std::runtime_error("cannot reach Redis at " + url_.host + ":" +
+                             std::to_string(url_.port) + ": " + error);
+}
+
+RedisRateLimiter::~RedisRateLimiter() = default;
+
+RedisRateLimiter::Conn& RedisRateLimiter::conn() {
+  thread_local std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
+  auto& c = conns[instance_];
+  if (!c) c = std::make_unique<Conn>();
+  return *c;
+}
+
+core::RateDecision RedisRateLimiter::acquire(std::string_view key, uint32_t limit) {
+  return decide(key, limit, true);
+}
+
+core::RateDecision RedisRateLimiter::peek(std::string_view key, uint32_t limit) {
+  return decide(key, limit, false);
+}
+
+std::string_view RedisRateLimiter::health() const {
+  return degraded_.load() ? "degraded" : "shared";
+}
+
+core::RateDecision RedisRateLimiter::decide(std::string_view key, uint32_t limit, bool count) {
+  Conn& c = conn();
+  std::string error;
+  if (c.ensure(url_, error)) {
+    const std::string rkey = "dvs:rl:" + std::string(key);
+    const std::string lim = std::to_string(limit);
+    const char* argv[] = {"EVALSHA", c.sha.c_str(), "1", rkey.c_str(), lim.c_str(),
+                          count ? "1" : "0"};
+    size_t lens[] = {7, c.sha.size(), 1, rkey.size(), lim.size(), 1};
+    Reply r(static_cast<redisReply*>(redisCommandArgv(c.ctx, 6, argv, lens)));
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
+      const int64_t allowed = r->element[0]->integer, total = r->element[1]->integer;
+      const int64_t oldest = r->element[2]->integer, newest = r->element[3]->integer;
+      const int64_t now_us = r->element[4]->integer;
+      if (degraded_.exchange(false)) spdlog::info("redis: reachable again; limits are shared");
+      core::RateDecision d;
+      d.allowed = allowed == 1;
+      d.limit = limit;
+      d.remaining = total >= limit ? 0 : static_cast<uint32_t>(limit - total);
+      d.reset_s = total == 0 || newest < 0 ? 0 : seconds_until(newest, now_us);
+      if (!d.allowed) d.retry_after_s = std::max<int64_t>(1, seconds_until(oldest, now_us));
+      return d;
+    }
+    if (r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("NOSCRIPT")) {
+      c.close();  // reloads the script on the next attempt
+      c.next_attempt = {};
+      error = "script was flushed";
+    } else {
+      error = c.ctx && c.ctx->err ? c.ctx->errstr : (r && r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+      c.close();
+    }
+  }
+  if (!degraded_.exchange(true))
+    spdlog::error("redis: unreachable ({}); falling back to per-node limits (limit/{})", error,
+                  nodes_);
+  ++fallback_decisions_;
+  const uint32_t share = std::max(1u, (limit + nodes_ - 1) / nodes_);
+  auto d = count ? fallback_.acquire(key, share) : fallback_.peek(key, share);
+  return d;
+}
+
+}  // namespace dvs::store
