@@ -62,6 +62,7 @@ int serve(const ServeOptions& opts) {
   so.host = listen.host;
   so.port = listen.port;
   so.threads = opts.threads;
+  so.trusted_proxies = opts.trusted_proxies;
   std::unique_ptr<http::Server> server;
   try {
     server = std::make_unique<http::Server>(

@@ -2,6 +2,8 @@
 // The one place that wires concrete types together for `serve`.
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "core/api_key.hpp"
 #include "core/clock.hpp"
@@ -20,6 +22,7 @@ struct ServeOptions {
   std::string redis_url;  // empty: rate limits kept in process
   uint32_t nodes = 1;     // serve processes sharing the limits (Redis fallback)
   int threads = 2;
+  std::vector<std::string> trusted_proxies;
   bool demo = false;
 };
 

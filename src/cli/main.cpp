@@ -114,6 +114,10 @@ int main(int argc, char** argv) {
                     "while Redis is unreachable)")
       ->envname("DVS_NODES")
       ->check(CLI::Range(1, 1000));
+  serve->add_option("--trusted-proxy", so.trusted_proxies,
+                    "address of a load balancer whose X-Forwarded-For is believed (repeatable)")
+      ->envname("DVS_TRUSTED_PROXIES")
+      ->delimiter(',');
   serve->add_flag("--demo", so.demo, "seed demo data when missing and print the login");
 
   auto* migrate = app.add_subcommand("migrate", "apply pending database migrations");

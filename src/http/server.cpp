@@ -46,6 +46,34 @@ struct Worker {
   std::thread thread;
 };
 
+bool is_trusted(const std::vector<std::string>& proxies, std::string_view ip) {
+  for (const auto& p : proxies)
+    if (p == ip) return true;
+  return false;
+}
+
+// The client's address: the peer's, or for a trusted proxy the right-most
+// X-Forwarded-For entry that is not a trusted proxy (entries to its left were
+// written by the client and cannot be believed).
+std::string_view client_address(const std::vector<std::string>& proxies, std::string_view peer,
+                                std::string_view xff) {
+  if (proxies.empty() || xff.empty() || !is_trusted(proxies, peer)) return peer;
+  while (!xff.empty()) {
+    size_t comma = xff.rfind(',');
+    std::string_view last = comma == std::string_view::npos ? xff : xff.substr(comma + 1);
+    while (!last.empty() && last.front() == ' ') last.remove_prefix(1);
+    while (!last.empty() && last.back() == ' ') last.remove_suffix(1);
+    if (!last.empty() && !is_trusted(proxies, last)) {
+      boost::system::error_code ec;
+      asio::ip::make_address(last, ec);
+      return ec ? peer : last;  // garbage in the header: fall back to the peer
+    }
+    if (comma == std::string_view::npos) break;
+    xff = xff.substr(0, comma);
+  }
+  return peer;
+}
+
 // A JSON error for a request the parser refused, before the router saw it.
 bhttp::response<bhttp::string_body> protocol_error(int status, std::string_view code,
                                                    std::string_view message) {
@@ -161,7 +189,8 @@ struct Server::Impl {
         r.host = req[bhttp::field::host];
         r.cookie = req[bhttp::field::cookie];
         r.body = req.body();
-        r.client_ip = client_ip;
+        r.client_ip = client_address(opts.trusted_proxies, client_ip,
+                                     req["X-Forwarded-For"]);
         r.start_us = now_us();
         Response out;
         if (is_slow && is_slow(r)) {

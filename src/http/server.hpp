@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "http/types.hpp"
 
@@ -29,6 +30,11 @@ struct ServerOptions {
   int read_timeout_s = 30;   // a whole request must arrive within this
   int idle_timeout_s = 60;   // a kept-alive connection may idle this long
   int write_timeout_s = 30;
+  // Peers whose X-Forwarded-For is believed (a load balancer in front). For
+  // a request from one of them, the client is the right-most address in
+  // X-Forwarded-For that is not itself a trusted proxy. Empty: the peer's own
+  // address is the client, and X-Forwarded-For is ignored (it is forgeable).
+  std::vector<std::string> trusted_proxies;
 };
 
 using Handler = std::function<Response(const Request&)>;
