@@ -6,6 +6,18 @@ source "$(dirname "$0")/lib.sh"
 ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 build ON
 cd "$ROOT"
+
+# Throwaway PostgreSQL and Redis servers on free loopback ports, stopped at exit.
+WORK=$(mktemp -d /tmp/dvs-test.XXXXXX)
+cleanup() {
+  scripts/redis-test-server.sh stop "$WORK/redis" || true
+  scripts/pg-test-server.sh stop "$WORK/pg" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+DVS_TEST_REDIS_URL=$(scripts/redis-test-server.sh start "$WORK/redis")
+export DVS_TEST_REDIS_URL
+echo "test servers: $DVS_TEST_REDIS_URL"
 echo "== unit tests (ctest)"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 echo "== integration tests (node --test, the real binary over HTTP)"

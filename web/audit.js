@@ -70,7 +70,7 @@ function eventRow(ev) {
   const [label, cls] = EVENTS[ev.type] ?? [ev.type, ''];
   const key = ev.key_id
     ? [h('a', { class: 'key-name', text: ev.key_name || ev.key_id, attrs: { href: `#/settings/api-keys/${ev.key_id}` } }),
-      h('span', { class: 'sub mono', text: ev.key_id })]
+      h('span', { class: 'sub mono key-id', text: ev.key_id })]
     : [h('span', { class: 'muted', text: '—' })];
   const actor = ev.actor
     ? h('span', { text: ev.actor.email })

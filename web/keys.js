@@ -156,8 +156,9 @@ function keyRow(k) {
   if (k.created_by) created.push(h('span', { class: 'sub', text: `by ${k.created_by.email}` }));
   const actions = k.status === 'active'
     ? [
-      button('Rotate', 'btn btn-ghost btn-sm', () => openRotate(k), `Rotate ${k.name}`),
-      button('Revoke', 'btn btn-ghost btn-sm danger', () => openRevoke(k), `Revoke ${k.name}`),
+      // Names can repeat (a rotated key keeps its name): the hint tells the buttons apart.
+      button('Rotate', 'btn btn-ghost btn-sm', () => openRotate(k), `Rotate ${k.name} (${k.hint}…)`),
+      button('Revoke', 'btn btn-ghost btn-sm danger', () => openRevoke(k), `Revoke ${k.name} (${k.hint}…)`),
     ]
     : [];
   return h('tr', { class: classes.join(' '), data: { keyId: k.id } },
@@ -180,8 +181,15 @@ export async function showDetail(token, id, { focus }) {
   notice($('key-error'), '');
   const sameKey = detail?.key.id === id;
   if (!sameKey) {
+    // Another key: drop what the page showed for the previous one.
     $('key-body').hidden = true;
     $('key-crumb').textContent = 'Loading…';
+    replace($('chart-summary'), 'Loading usage…');
+    replace($('chart'));
+    replace($('requests-body'));
+    $('requests-table').hidden = true;
+    $('requests-empty').hidden = true;
+    $('requests-more-wrap').hidden = true;
   }
   try {
     const res = await api.listKeys();
@@ -214,10 +222,11 @@ function renderDetail(k) {
   status.className = `badge badge-${k.status}`;
   status.textContent = STATUS[k.status] ?? k.status;
   $('key-actions').hidden = k.status !== 'active';
-  $('key-rotate').setAttribute('aria-label', `Rotate ${k.name}`);
-  $('key-revoke').setAttribute('aria-label', `Revoke ${k.name}`);
+  $('key-rotate').setAttribute('aria-label', `Rotate ${k.name} (${k.hint}…)`);
+  $('key-revoke').setAttribute('aria-label', `Revoke ${k.name} (${k.hint}…)`);
 
   const item = (term, ...value) => [h('div', {}, h('dt', { text: term }), h('dd', {}, value))];
+  const wide = (term, ...value) => [h('div', { class: 'wide' }, h('dt', { text: term }), h('dd', {}, value))];
   const created = [timeEl(k.created_at, 'datetime')];
   if (k.created_by) created.push(h('span', { class: 'sub', text: `by ${k.created_by.email}` }));
   const expires = k.expires_at
@@ -225,7 +234,7 @@ function renderDetail(k) {
     : [h('span', { class: 'muted', text: 'Never' })];
   replace($('key-details'),
     item('Secret', hint(k)),
-    item('Key ID', h('code', { class: 'hint', text: k.id })),
+    wide('Key ID', h('code', { class: 'hint', text: k.id })),
     item('Permissions', h('span', { class: 'pills' },
       k.scopes.map((s) => h('span', { class: 'pill', text: s, attrs: { title: SCOPES[s] ?? s } })))),
     item('Rate limit', `${formatNumber(k.rate_limit_per_minute)} requests per minute`),

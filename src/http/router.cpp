@@ -44,7 +44,7 @@ bool Router::is_slow(const Request& req) {
 }
 
 Response Router::handle(const Request& req) {
-  std::string rid = new_request_id();
+  std::string rid = new_request_id(clock_.now_us());
   Response res;
   try {
     res = dispatch(req, rid);

@@ -83,7 +83,7 @@ bhttp::response<bhttp::string_body> protocol_error(int status, std::string_view 
   w.key("message").string(message).end_object().end_object();
   res.set(bhttp::field::content_type, "application/json");
   res.set(bhttp::field::connection, "close");
-  res.set("X-Request-Id", new_request_id());
+  res.set("X-Request-Id", new_request_id(now_us()));
   res.keep_alive(false);
   res.prepare_payload();
   return res;

@@ -38,7 +38,10 @@ Result<IssuedKey> KeyService::create(const NewKeyRequest& req) {
   auto len = utf8_length(req.name);
   bool blank = req.name.find_first_not_of(' ') == std::string::npos;
   if (!len || *len < 1 || *len > 100 || blank || has_control_chars(req.name))
-    return make_error(Errc::invalid_request, "name must be 1 to 100 characters", "name");
+    return make_error(Errc::invalid_request,
+                      "name must be 1 to 100 characters, not all spaces, without control "
+                      "characters",
+                      "name");
   if (req.scopes.empty())
     return make_error(Errc::invalid_request, "at least one scope is required", "scopes");
   core::ScopeSet scopes;
@@ -68,7 +71,7 @@ Result<IssuedKey> KeyService::create(const NewKeyRequest& req) {
   IssuedKey out;
   out.secret = core::generate_key_secret();
   core::ApiKey& k = out.key;
-  k.id = core::new_id("key");
+  k.id = core::new_id("key", clock_.now_us());
   k.org_id = req.org_id;
   k.name = req.name;
   k.hint = core::key_hint(out.secret);
@@ -116,7 +119,7 @@ Result<RotatedKey> KeyService::rotate(std::string_view org_id, std::string_view 
   RotatedKey out;
   out.secret = core::generate_key_secret();
   core::ApiKey& k = out.key;
-  k.id = core::new_id("key");
+  k.id = core::new_id("key", clock_.now_us());
   k.org_id = old->org_id;
   k.name = old->name;
   k.hint = core::key_hint(out.secret);
@@ -172,7 +175,7 @@ void KeyService::audit(const core::ApiKey& key, std::string_view type,
                        const std::optional<std::string>& actor, const std::string& ip,
                        std::optional<int64_t> at) {
   core::AuditEvent e;
-  e.id = core::new_id("evt");
+  e.id = core::new_id("evt", clock_.now_us());
   e.org_id = key.org_id;
   e.type = std::string(type);
   e.actor_user_id = actor;

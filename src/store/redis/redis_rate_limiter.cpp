@@ -193,9 +193,13 @@ std::string_view RedisRateLimiter::health() const {
 core::RateDecision RedisRateLimiter::decide(std::string_view key, uint32_t limit, bool count) {
   Conn& c = conn();
   std::string error;
-  if (c.ensure(url_, error)) {
-    const std::string rkey = "dvs:rl:" + std::string(key);
-    const std::string lim = std::to_string(limit);
+  const std::string rkey = "dvs:rl:" + std::string(key);
+  const std::string lim = std::to_string(limit);
+  // Two tries: a connection that sat idle through a Redis restart fails on
+  // first use; that says nothing about Redis now, so reconnect at once.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const bool was_connected = c.ctx != nullptr;
+    if (!c.ensure(url_, error)) break;
     const char* argv[] = {"EVALSHA", c.sha.c_str(), "1", rkey.c_str(), lim.c_str(),
                           count ? "1" : "0"};
     size_t lens[] = {7, c.sha.size(), 1, rkey.size(), lim.size(), 1};
@@ -213,14 +217,16 @@ core::RateDecision RedisRateLimiter::decide(std::string_view key, uint32_t limit
       if (!d.allowed) d.retry_after_s = std::max<int64_t>(1, seconds_until(oldest, now_us));
       return d;
     }
-    if (r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("NOSCRIPT")) {
-      c.close();  // reloads the script on the next attempt
-      c.next_attempt = {};
-      error = "script was flushed";
+    if (r && r->type == REDIS_REPLY_ERROR &&
+        std::string_view(r->str, r->len).starts_with("NOSCRIPT")) {
+      error = "script was flushed";  // Redis restarted: load it again
     } else {
-      error = c.ctx && c.ctx->err ? c.ctx->errstr : (r && r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
-      c.close();
+      error = c.ctx && c.ctx->err ? c.ctx->errstr
+                                  : (r && r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
     }
+    c.close();
+    if (!was_connected) break;  // a fresh connection failed: Redis is really down
+    c.next_attempt = {};
   }
   if (!degraded_.exchange(true))
     spdlog::error("redis: unreachable ({}); falling back to per-node limits (limit/{})", error,

@@ -7,6 +7,7 @@
 
 import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -227,6 +228,14 @@ export class Env {
     this.secrets = new Set();
     this.servers = [];
     this.fileCounter = 0;
+  }
+
+  /**
+   * Points the CLI and every server started from now on at another database
+   * URL (e.g. a PostgreSQL database of its own) instead of the SQLite file.
+   */
+  useDatabase(url) {
+    this.dbUrl = url;
   }
 
   /** Runs a subcommand with `--db` appended. */
@@ -786,4 +795,188 @@ export async function pollUntil(fn, { what = 'condition', tries = 100, intervalM
   }
   const msg = typeof what === 'function' ? what() : what;
   assert.fail(`${msg} did not happen after ${tries} polls (last: ${JSON.stringify(last)})`);
+}
+
+// ---------------------------------------------------------------------------
+// Several nodes: a throw-away Redis (stopped and restarted on its port), a
+// PostgreSQL database of one's own, and HTTP requests whose connection and
+// source address the test chooses.
+
+export const REDIS_SCRIPT = path.join(REPO_ROOT, 'scripts', 'redis-test-server.sh');
+
+/** Runs a program; resolves to {code, stdout, stderr} (never rejects on a non-zero exit). */
+export function execProgram(file, args, { input } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = execFile(file, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') return reject(err);
+      resolve({ code: err ? err.code : 0, stdout, stderr });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export function portOpen(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.setTimeout(1000);
+    sock.on('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.on('timeout', () => {
+      sock.destroy();
+      resolve(false);
+    });
+    sock.on('error', () => resolve(false));
+  });
+}
+
+/** True when a Redis on 127.0.0.1:port answers PING with PONG. */
+export function redisPing(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = '';
+    const done = (v) => {
+      sock.destroy();
+      resolve(v);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+    sock.on('error', () => done(false));
+    sock.on('close', () => done(false));
+  });
+}
+
+/**
+ * Starts a Redis with scripts/redis-test-server.sh in `dir` (created if
+ * missing); resolves to {url, port, dir} once it answers PING.
+ */
+export async function startRedis(dir) {
+  const r = await execProgram(REDIS_SCRIPT, ['start', dir]);
+  assert.equal(r.code, 0, `redis-test-server.sh start: ${r.stderr}`);
+  const url = lastLine(r.stdout);
+  assert.match(url, /^redis:\/\/127\.0\.0\.1:\d+$/, `redis-test-server.sh must print the URL, got ${JSON.stringify(r.stdout)}`);
+  const port = Number(fs.readFileSync(path.join(dir, 'port'), 'utf8').trim());
+  await pollUntil(() => redisPing(port), { what: `Redis on port ${port} answering PING`, tries: 100 });
+  return { url, port, dir };
+}
+
+/**
+ * Starts Redis again on the port it had in `dir` (same settings as the
+ * script, no persistence, so it comes back empty); resolves once it answers.
+ */
+export async function startRedisOnPort(dir) {
+  const port = Number(fs.readFileSync(path.join(dir, 'port'), 'utf8').trim());
+  const r = await execProgram('redis-server', [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'yes',
+    '--pidfile', path.join(dir, 'redis.pid'), '--logfile', path.join(dir, 'redis.log'), '--dir', dir,
+  ]);
+  assert.equal(r.code, 0, `redis-server on port ${port}: ${r.stdout} ${r.stderr}`);
+  await pollUntil(() => redisPing(port), { what: `Redis restarted on port ${port} answering PING`, tries: 100 });
+  return { url: `redis://127.0.0.1:${port}`, port, dir };
+}
+
+/** Stops the Redis of `dir` (script's stop) and waits until its port refuses connections. */
+export async function stopRedis(dir) {
+  const portFile = path.join(dir, 'port');
+  if (!fs.existsSync(portFile)) return;
+  const port = Number(fs.readFileSync(portFile, 'utf8').trim());
+  const r = await execProgram(REDIS_SCRIPT, ['stop', dir]);
+  assert.equal(r.code, 0, `redis-test-server.sh stop: ${r.stderr}`);
+  await pollUntil(async () => !(await portOpen(port)), { what: `Redis on port ${port} going away`, tries: 200 });
+}
+
+/**
+ * Creates a fresh database `<prefix>_<random>` on the PostgreSQL server of
+ * `serverUrl` (connecting with psql to its `postgres` database); resolves to
+ * {url, name, drop()}, drop() removing it again (also with connections left).
+ */
+export async function createPgDatabase(serverUrl, prefix = 'dvs_itest') {
+  const u = new URL(serverUrl);
+  const name = `${prefix}_${randomBase62(10).toLowerCase()}`;
+  assert.match(name, /^[a-z0-9_]+$/);
+  const admin = new URL(serverUrl);
+  admin.pathname = '/postgres';
+  admin.search = '';
+  const psql = (sql) => execProgram('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', admin.toString(), '-c', sql]);
+  const r = await psql(`CREATE DATABASE ${name}`);
+  assert.equal(r.code, 0, `psql CREATE DATABASE ${name}: ${r.stderr}`);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    name,
+    async drop() {
+      const d = await psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      assert.equal(d.code, 0, `psql DROP DATABASE ${name}: ${d.stderr}`);
+    },
+  };
+}
+
+const keepAliveAgents = new Map(); // localAddress -> http.Agent
+
+/**
+ * A request with node:http instead of fetch, for what fetch cannot choose:
+ * `newConnection` (a connection of its own, closed after the response, so a
+ * server spreading connections over its threads sees a new one each time) and
+ * `localAddress` (the source address, e.g. 127.0.0.7, so the server sees
+ * another client IP). Resolves to {status, headers, text, json} like
+ * Server.req; rejects on a connection error.
+ */
+export function httpRequest(server, p, { key, method = 'GET', headers = {}, body, localAddress, newConnection = false } = {}) {
+  const h = { ...headers };
+  if (key !== undefined) h.authorization = `Bearer ${key}`;
+  let agent = false;
+  if (!newConnection) {
+    const k = localAddress || '';
+    agent = keepAliveAgents.get(k);
+    if (!agent) {
+      agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+      keepAliveAgents.set(k, agent);
+    }
+  }
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port: server.port, path: p, method, headers: h, agent, localAddress,
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const hs = new Headers();
+        for (const [name, v] of Object.entries(res.headers)) {
+          for (const one of Array.isArray(v) ? v : [v]) hs.append(name, one);
+        }
+        let json;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode, headers: hs, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Closes the idle keep-alive connections httpRequest kept. */
+export function closeHttpAgents() {
+  for (const a of keepAliveAgents.values()) a.destroy();
+  keepAliveAgents.clear();
+}
+
+/** GET /readyz; asserts HTTP 200 and JSON; returns the body. */
+export async function readyz(server) {
+  const r = await server.req('/readyz');
+  assert.equal(r.status, 200, `GET /readyz on :${server.port}: ${r.status} ${r.text}`);
+  assertJsonContentType(r);
+  return r.json;
 }

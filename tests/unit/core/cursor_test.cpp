@@ -34,3 +34,15 @@ TEST(Cursor, RejectsGarbageAndTampering) {
   }
   EXPECT_FALSE(decode_cursor(std::string(300, 'A'), "lead"));
 }
+
+#include "core/ids.hpp"
+
+TEST(Ids, SortByCreationTimeAndKeepTheirShape) {
+  auto a = new_id("lead", 1'800'000'000'000'000);
+  auto b = new_id("lead", 1'800'000'000'000'001);
+  EXPECT_LT(a, b);
+  EXPECT_EQ(a.size(), 5u + 24u);
+  EXPECT_TRUE(is_valid_id(a, "lead"));
+  EXPECT_FALSE(is_valid_id(a, "inv"));
+  EXPECT_NE(new_id("lead", 5), new_id("lead", 5));
+}
