@@ -16,8 +16,9 @@ cleanup() {
 }
 trap cleanup EXIT
 DVS_TEST_REDIS_URL=$(scripts/redis-test-server.sh start "$WORK/redis")
-export DVS_TEST_REDIS_URL
-echo "test servers: $DVS_TEST_REDIS_URL"
+DVS_TEST_PG_URL=$(scripts/pg-test-server.sh start "$WORK/pg")
+export DVS_TEST_REDIS_URL DVS_TEST_PG_URL
+echo "test servers: $DVS_TEST_PG_URL, $DVS_TEST_REDIS_URL"
 echo "== unit tests (ctest)"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 echo "== integration tests (node --test, the real binary over HTTP)"

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace dvs::app {
@@ -45,19 +46,23 @@ ListenAddr parse_listen(const std::string& s) {
   return a;
 }
 
-std::unique_ptr<store::Store> open_store(const std::string& url, bool migrate) {
+std::unique_ptr<store::Store> open_store(const std::string& url, bool migrate, int pool_size) {
   DbUrl db = parse_db_url(url);
-  if (db.kind == DbUrl::Kind::postgresql)
-    throw ConfigError("PostgreSQL storage is not available in this build yet; use sqlite:PATH");
   std::unique_ptr<store::Store> s;
+  const std::string shown = db.kind == DbUrl::Kind::postgresql
+                                ? store::mask_db_password(db.conninfo)
+                                : db.path;
   try {
-    s = std::make_unique<store::SqliteStore>(db.path);
+    if (db.kind == DbUrl::Kind::postgresql)
+      s = std::make_unique<store::PostgresStore>(db.conninfo, pool_size);
+    else
+      s = std::make_unique<store::SqliteStore>(db.path);
   } catch (const std::exception& e) {
     throw ConfigError(e.what());
   }
   if (migrate) {
     auto r = s->migrate();
-    if (!r) throw ConfigError("cannot migrate the database " + db.path + ": " + r.error().message);
+    if (!r) throw ConfigError("cannot migrate the database " + shown + ": " + r.error().message);
   }
   return s;
 }

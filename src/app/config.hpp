@@ -36,8 +36,11 @@ struct ListenAddr {
 ListenAddr parse_listen(const std::string& s);
 
 // Opens the store for `url` and applies pending migrations when `migrate`.
-// Throws ConfigError when it cannot be opened or migrated.
-std::unique_ptr<store::Store> open_store(const std::string& url, bool migrate = true);
+// `pool_size`: PostgreSQL connections (ignored for SQLite, which keeps one
+// per thread). Throws ConfigError when it cannot be opened or migrated; the
+// message never contains the database password.
+std::unique_ptr<store::Store> open_store(const std::string& url, bool migrate = true,
+                                         int pool_size = 2);
 
 // The optional server pepper for key hashes (DVS_KEY_PEPPER); empty if unset.
 std::string key_pepper();

@@ -21,7 +21,9 @@ bool is_loopback(const std::string& host) {
 
 int serve(const ServeOptions& opts) {
   ListenAddr listen = parse_listen(opts.listen);
-  auto store = open_store(opts.db_url);
+  // Every thread that may hold a connection at once: the I/O threads, the two
+  // sign-in threads, the request-log writer, and one spare.
+  auto store = open_store(opts.db_url, true, opts.db_pool > 0 ? opts.db_pool : opts.threads + 4);
   core::SystemClock clock;
 
   std::string demo_org;
@@ -63,6 +65,9 @@ int serve(const ServeOptions& opts) {
   so.port = listen.port;
   so.threads = opts.threads;
   so.trusted_proxies = opts.trusted_proxies;
+  so.max_connections = opts.max_connections;
+  so.read_timeout_s = opts.read_timeout_s;
+  so.idle_timeout_s = opts.idle_timeout_s;
   std::unique_ptr<http::Server> server;
   try {
     server = std::make_unique<http::Server>(

@@ -22,7 +22,11 @@ struct ServeOptions {
   std::string redis_url;  // empty: rate limits kept in process
   uint32_t nodes = 1;     // serve processes sharing the limits (Redis fallback)
   int threads = 2;
+  int db_pool = 0;  // PostgreSQL connections; 0: threads + 4
   std::vector<std::string> trusted_proxies;
+  size_t max_connections = 10000;
+  int read_timeout_s = 30;
+  int idle_timeout_s = 60;
   bool demo = false;
 };
 

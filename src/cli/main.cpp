@@ -109,6 +109,10 @@ int main(int argc, char** argv) {
   serve->add_option("--redis", redis, "redis://HOST:PORT for shared rate limits")
       ->envname("DVS_REDIS");
   serve->add_option("--threads", so.threads, "I/O threads")->check(CLI::Range(1, 256));
+  serve->add_option("--db-pool", so.db_pool,
+                    "PostgreSQL connections per process (default: threads + 4)")
+      ->envname("DVS_DB_POOL")
+      ->check(CLI::Range(1, 1000));
   serve->add_option("--nodes", so.nodes,
                     "serve processes sharing the Redis limits (each falls back to limit/N "
                     "while Redis is unreachable)")
@@ -118,6 +122,21 @@ int main(int argc, char** argv) {
                     "address of a load balancer whose X-Forwarded-For is believed (repeatable)")
       ->envname("DVS_TRUSTED_PROXIES")
       ->delimiter(',');
+  serve->add_option("--max-connections", so.max_connections,
+                    "open connections beyond this get 503 and are closed")
+      ->envname("DVS_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  serve->add_option("--read-timeout", so.read_timeout_s,
+                    "seconds a client has to send a whole request")
+      ->envname("DVS_READ_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve->add_option("--idle-timeout", so.idle_timeout_s,
+                    "seconds a kept-alive connection may sit idle")
+      ->envname("DVS_IDLE_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   serve->add_flag("--demo", so.demo, "seed demo data when missing and print the login");
 
   auto* migrate = app.add_subcommand("migrate", "apply pending database migrations");

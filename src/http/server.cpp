@@ -99,6 +99,7 @@ struct Server::Impl {
   tcp::acceptor acceptor;
   asio::signal_set signals;
   std::atomic<bool> stopping{false};
+  std::atomic<size_t> open_connections{0};
   size_t next_worker = 0;
 
   Impl(ServerOptions o, Handler h, SlowPredicate slow)
@@ -139,8 +140,25 @@ struct Server::Impl {
         co_await t.async_wait(kNoThrow);
         continue;
       }
+      if (open_connections.load() >= opts.max_connections) {
+        asio::co_spawn(w.ctx, refuse(std::move(sock)), asio::detached);
+        continue;
+      }
+      ++open_connections;
       asio::co_spawn(w.ctx, session(w, std::move(sock)), asio::detached);
     }
+  }
+
+  // Over the connection cap: a short 503 and close, without reading.
+  asio::awaitable<void> refuse(tcp::socket sock) {
+    beast::tcp_stream stream(std::move(sock));
+    auto res = protocol_error(503, "service_unavailable",
+                              "Too many open connections; retry shortly.");
+    res.set(bhttp::field::retry_after, "1");
+    stream.expires_after(std::chrono::seconds(2));
+    co_await bhttp::async_write(stream, res, kNoThrow);
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   }
 
   asio::awaitable<void> session(Worker& w, tcp::socket sock) {
@@ -221,6 +239,7 @@ struct Server::Impl {
     w.conns.erase(me);
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream.socket().close(ec);
+    --open_connections;
   }
 
   // Answers a request the parser refused, then closes gracefully: the

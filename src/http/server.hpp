@@ -30,6 +30,9 @@ struct ServerOptions {
   int read_timeout_s = 30;   // a whole request must arrive within this
   int idle_timeout_s = 60;   // a kept-alive connection may idle this long
   int write_timeout_s = 30;
+  // Open connections beyond this are answered 503 and closed at once, so a
+  // flood of idle or slow connections cannot exhaust file descriptors.
+  size_t max_connections = 10000;
   // Peers whose X-Forwarded-For is believed (a load balancer in front). For
   // a request from one of them, the client is the right-most address in
   // X-Forwarded-For that is not itself a trusted proxy. Empty: the peer's own
