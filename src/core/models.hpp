@@ -110,6 +110,13 @@ struct Invoice {
   int64_t updated_at = 0;
 };
 
+// A stored object already rendered as its JSON (a lead or an invoice).
+struct Document {
+  std::string id;
+  int64_t created_at = 0;
+  std::string json;
+};
+
 // One /v1 request as the request log keeps it.
 struct RequestLogEntry {
   std::string request_id;

@@ -1,13 +1,12 @@
 #pragma once
-// JSON shapes of the contract's objects (section 4), written with JsonWriter.
+// The api_key object (contract section 4). Leads and invoices are rendered
+// when stored (core/render.hpp).
 
 #include "core/json_writer.hpp"
 #include "core/models.hpp"
 
 namespace dvs::http {
 
-void render_lead(core::JsonWriter& w, const core::Lead& l);
-void render_invoice(core::JsonWriter& w, const core::Invoice& v);
 // The api_key object; `now` decides the status. Never includes the secret.
 void render_api_key(core::JsonWriter& w, const core::ApiKey& k, int64_t now);
 

@@ -8,6 +8,7 @@
 #include "core/json_writer.hpp"
 #include "http/errors.hpp"
 #include "http/request_id.hpp"
+#include "http/web_assets.hpp"
 
 namespace dvs::http {
 
@@ -64,6 +65,7 @@ Response Router::dispatch(const Request& req, const std::string& rid) {
   auto target = parse_target(req.target);
   if (!target) return error_response(target.error(), rid);
   const std::string& path = target->path;
+  if (path == "/v1/openapi.json") return openapi(req, rid);
   if (path == "/v1" || path.starts_with("/v1/")) return handle_v1(req, *target, rid);
   if (path == "/healthz" || path == "/readyz") return health(req, *target, rid);
   if (path == "/api" || path.starts_with("/api/")) return handle_api(req, *target, rid);
@@ -72,6 +74,20 @@ Response Router::dispatch(const Request& req, const std::string& rid) {
                                                         std::string(req.method) + " " +
                                                         redact_secrets(path) + ")."),
                         rid);
+}
+
+// The API's own description: public, so tools can fetch it without a key.
+Response Router::openapi(const Request& req, const std::string& rid) {
+  if (req.method != "GET" && req.method != "HEAD") {
+    auto r = error_response(make_error(Errc::method_not_allowed, "Use GET."), rid);
+    r.set("Allow", "GET, HEAD");
+    return r;
+  }
+  Response r;
+  if (req.method == "GET") r.body = std::string(openapi_document());
+  r.set("Cache-Control", "no-cache");
+  r.set("Access-Control-Allow-Origin", "*");
+  return r;
 }
 
 Response Router::health(const Request& req, const Target& t, const std::string& rid) {

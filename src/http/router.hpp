@@ -55,6 +55,7 @@ class Router {
                        const std::string& rid);
   Response get_key(const Target& t, const core::ApiKey& key, const std::string& rid);
   Response health(const Request& req, const Target& t, const std::string& rid);
+  Response openapi(const Request& req, const std::string& rid);
 
   // /api: the management API (handlers/api.cpp).
   Response handle_api(const Request& req, const Target& t, const std::string& rid);

@@ -13,4 +13,7 @@ struct WebAsset {
 
 const std::vector<WebAsset>& web_assets();
 
+// docs/openapi.json, embedded by cmake/embed_file.cmake.
+std::string_view openapi_document();
+
 }  // namespace dvs::http

@@ -14,21 +14,26 @@ using core::make_error;
 
 namespace {
 
-template <typename T, typename Render>
-Response list_response(const core::Page<T>& page, Render render) {
+// A page of stored documents: the JSON is copied, not re-encoded.
+Response list_response(const core::Page<core::Document>& page) {
   Response r;
-  r.body.reserve(512 + page.items.size() * 400);
-  core::JsonWriter w(r.body);
-  w.begin_object().key("object").string("list").key("data").begin_array();
-  for (const auto& item : page.items) render(w, item);
-  w.end_array();
-  w.key("has_more").boolean(page.has_more);
-  w.key("next_cursor");
+  size_t size = 96;
+  for (const auto& d : page.items) size += d.json.size() + 1;
+  r.body.reserve(size);
+  r.body.append(R"({"object":"list","data":[)");
+  for (size_t i = 0; i < page.items.size(); ++i) {
+    if (i) r.body.push_back(',');
+    r.body.append(page.items[i].json);
+  }
+  r.body.append(R"(],"has_more":)");
+  r.body.append(page.has_more ? "true" : "false");
+  r.body.append(R"(,"next_cursor":)");
   if (page.has_more && !page.items.empty())
-    w.string(core::encode_cursor({page.items.back().created_at, page.items.back().id}));
+    core::append_json_string(
+        r.body, core::encode_cursor({page.items.back().created_at, page.items.back().id}));
   else
-    w.null();
-  w.end_object();
+    r.body.append("null");
+  r.body.push_back('}');
   return r;
 }
 
@@ -45,44 +50,42 @@ Response no_such(std::string_view what, std::string_view id, const std::string& 
 Response Router::list_leads(const Target& t, const core::ApiKey& key, const std::string& rid) {
   auto q = parse_list_query(t, "lead", core::kLeadStatuses);
   if (!q) return error_response(q.error(), rid);
-  auto page = store_.list_leads(key.org_id, *q);
+  auto page = store_.list_lead_docs(key.org_id, *q);
   if (!page) return error_response(page.error(), rid);
-  return list_response(*page, render_lead);
+  return list_response(*page);
 }
 
 Response Router::get_lead(std::string_view id, const Target& t, const core::ApiKey& key,
                           const std::string& rid) {
   if (auto st = reject_params(t); !st) return error_response(st.error(), rid);
-  auto lead = store_.get_lead(key.org_id, id);
+  auto lead = store_.get_lead_doc(key.org_id, id);
   if (!lead) {
     if (lead.error().code == Errc::not_found) return no_such("lead", id, rid);
     return error_response(lead.error(), rid);
   }
   Response r;
-  core::JsonWriter w(r.body);
-  render_lead(w, *lead);
+  r.body = std::move(lead->json);
   return r;
 }
 
 Response Router::list_invoices(const Target& t, const core::ApiKey& key, const std::string& rid) {
   auto q = parse_list_query(t, "inv", core::kInvoiceStatuses);
   if (!q) return error_response(q.error(), rid);
-  auto page = store_.list_invoices(key.org_id, *q);
+  auto page = store_.list_invoice_docs(key.org_id, *q);
   if (!page) return error_response(page.error(), rid);
-  return list_response(*page, render_invoice);
+  return list_response(*page);
 }
 
 Response Router::get_invoice(std::string_view id, const Target& t, const core::ApiKey& key,
                              const std::string& rid) {
   if (auto st = reject_params(t); !st) return error_response(st.error(), rid);
-  auto inv = store_.get_invoice(key.org_id, id);
+  auto inv = store_.get_invoice_doc(key.org_id, id);
   if (!inv) {
     if (inv.error().code == Errc::not_found) return no_such("invoice", id, rid);
     return error_response(inv.error(), rid);
   }
   Response r;
-  core::JsonWriter w(r.body);
-  render_invoice(w, *inv);
+  r.body = std::move(inv->json);
   return r;
 }
 

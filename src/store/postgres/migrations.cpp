@@ -133,6 +133,12 @@ CREATE INDEX sessions_user ON sessions(user_id);
 ALTER TABLE api_keys ADD COLUMN expiry_audited BOOLEAN NOT NULL DEFAULT false;
 CREATE INDEX api_keys_expiry ON api_keys(org_id, expiry_audited, expires_at);
 )sql"},
+    {3, "rendered documents", R"sql(
+-- Each row's JSON as the API serves it, written with the row. Rows from
+-- before this migration are filled in by PostgresStore::migrate().
+ALTER TABLE leads ADD COLUMN doc TEXT;
+ALTER TABLE invoices ADD COLUMN doc TEXT;
+)sql"},
 };
 }  // namespace
 

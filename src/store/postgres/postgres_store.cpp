@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/render.hpp"
 #include "store/postgres/migrations.hpp"
 
 namespace dvs::store {
@@ -779,6 +780,38 @@ namespace {
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(28277735565388135)";
 }  // namespace
 
+namespace {
+// Renders the stored JSON of rows that have none (rows written before
+// migration 3), in batches, each batch one transaction.
+template <typename Row>
+core::Status fill_table(Conn& c, const std::string& select, std::string_view update,
+                        Row (*read)(const Res&, int), std::string (*render)(const Row&)) {
+  for (;;) {
+    auto rows = c.exec(select, Params(), "fill documents");
+    if (!rows) return rows.error();
+    if (rows->rows() == 0) return {};
+    std::vector<Stmt> stmts;
+    for (int i = 0; i < rows->rows(); ++i) {
+      Row row = read(*rows, i);
+      stmts.push_back({update, Params().text(render(row)).text(row.id)});
+    }
+    Tx tx(c);
+    PG_TRY(tx.began());
+    PG_TRY(c.pipeline(stmts, "fill document", [](size_t, const Res&) -> core::Status { return {}; }));
+    PG_TRY(tx.commit());
+  }
+}
+
+core::Status fill_documents(Conn& c) {
+  PG_TRY(fill_table<core::Lead>(c, std::string("SELECT ") + kLeadColumns + "WHERE doc IS NULL LIMIT 1000",
+                                "UPDATE leads SET doc = $1 WHERE id = $2", read_lead,
+                                core::lead_json));
+  return fill_table<core::Invoice>(
+      c, std::string("SELECT ") + kInvoiceColumns + "WHERE doc IS NULL LIMIT 1000",
+      "UPDATE invoices SET doc = $1 WHERE id = $2", read_invoice, core::invoice_json);
+}
+}  // namespace
+
 Result<int> PostgresStore::migrate() {
   PG_CONN(c);
   int applied = 0;
@@ -808,6 +841,7 @@ Result<int> PostgresStore::migrate() {
     PG_TRY(tx.commit());
     ++applied;
   }
+  PG_TRY(fill_documents(c));
   return applied;
 }
 
@@ -1148,19 +1182,19 @@ Status PostgresStore::upsert_leads(const std::vector<core::Lead>& leads) {
   // the id is taken: the batch fails and rolls back.
   constexpr std::string_view kSql =
       "INSERT INTO leads(id, org_id, name, email, phone, company, status, source, value_cents, "
-      "currency, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-      "$12) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, "
+      "currency, created_at, updated_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+      "$11, $12, $13) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, "
       "phone = EXCLUDED.phone, company = EXCLUDED.company, status = EXCLUDED.status, "
       "source = EXCLUDED.source, value_cents = EXCLUDED.value_cents, currency = "
-      "EXCLUDED.currency, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at "
-      "WHERE leads.org_id = EXCLUDED.org_id";
+      "EXCLUDED.currency, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, "
+      "doc = EXCLUDED.doc WHERE leads.org_id = EXCLUDED.org_id";
   std::vector<Stmt> stmts;
   stmts.reserve(leads.size());
   for (const auto& l : leads) {
     Params p;
     p.text(l.id).text(l.org_id).text(l.name).text_or_null(l.email).text_or_null(l.phone);
     p.text_or_null(l.company).text(l.status).text_or_null(l.source).integer(l.value_cents);
-    p.text(l.currency).integer(l.created_at).integer(l.updated_at);
+    p.text(l.currency).integer(l.created_at).integer(l.updated_at).text(core::lead_json(l));
     stmts.push_back({kSql, std::move(p)});
   }
   PG_CONN(c);
@@ -1195,6 +1229,52 @@ Result<core::Invoice> PostgresStore::get_invoice(std::string_view org_id, std::s
   return read_invoice(r, 0);
 }
 
+namespace {
+core::Document read_doc(const Res& r, int i) {
+  return core::Document{r.str(i, 0), r.i64(i, 1), r.str(i, 2)};
+}
+}  // namespace
+
+Result<core::Page<core::Document>> PostgresStore::list_lead_docs(std::string_view org_id,
+                                                                 const core::ListQuery& q) {
+  Params p;
+  p.text(org_id);
+  bind_page(p, q);
+  PG_CONN(c);
+  PG_EXEC(r, c, page_sql("id, created_at, doc FROM leads ", "WHERE org_id = $1", 2, q, "", "id"),
+          p, "list lead documents");
+  return read_page<core::Document>(r, q, read_doc);
+}
+
+Result<core::Document> PostgresStore::get_lead_doc(std::string_view org_id, std::string_view id) {
+  PG_CONN(c);
+  PG_EXEC(r, c, "SELECT id, created_at, doc FROM leads WHERE id = $1 AND org_id = $2",
+          Params().text(id).text(org_id), "get lead document");
+  if (r.rows() == 0) return make_error(Errc::not_found, "no such lead");
+  return read_doc(r, 0);
+}
+
+Result<core::Page<core::Document>> PostgresStore::list_invoice_docs(std::string_view org_id,
+                                                                    const core::ListQuery& q) {
+  Params p;
+  p.text(org_id);
+  bind_page(p, q);
+  PG_CONN(c);
+  PG_EXEC(r, c,
+          page_sql("id, created_at, doc FROM invoices ", "WHERE org_id = $1", 2, q, "", "id"), p,
+          "list invoice documents");
+  return read_page<core::Document>(r, q, read_doc);
+}
+
+Result<core::Document> PostgresStore::get_invoice_doc(std::string_view org_id,
+                                                      std::string_view id) {
+  PG_CONN(c);
+  PG_EXEC(r, c, "SELECT id, created_at, doc FROM invoices WHERE id = $1 AND org_id = $2",
+          Params().text(id).text(org_id), "get invoice document");
+  if (r.rows() == 0) return make_error(Errc::not_found, "no such invoice");
+  return read_doc(r, 0);
+}
+
 Status PostgresStore::upsert_invoices(const std::vector<core::Invoice>& invoices) {
   if (invoices.empty()) return {};
   constexpr std::string_view kOwner = "SELECT org_id FROM invoices WHERE id = $1";
@@ -1202,16 +1282,16 @@ Status PostgresStore::upsert_invoices(const std::vector<core::Invoice>& invoices
   constexpr std::string_view kUpsert =
       "INSERT INTO invoices(id, org_id, number, customer_name, customer_email, lead_id, status, "
       "currency, subtotal_cents, tax_cents, total_cents, amount_paid_cents, issued_at, due_at, "
-      "paid_at, line_items, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-      "$10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (id) DO UPDATE SET number = "
+      "paid_at, line_items, created_at, updated_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+      "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO UPDATE SET number = "
       "EXCLUDED.number, customer_name = EXCLUDED.customer_name, customer_email = "
       "EXCLUDED.customer_email, lead_id = EXCLUDED.lead_id, status = EXCLUDED.status, currency "
       "= EXCLUDED.currency, subtotal_cents = EXCLUDED.subtotal_cents, tax_cents = "
       "EXCLUDED.tax_cents, total_cents = EXCLUDED.total_cents, amount_paid_cents = "
       "EXCLUDED.amount_paid_cents, issued_at = EXCLUDED.issued_at, due_at = EXCLUDED.due_at, "
       "paid_at = EXCLUDED.paid_at, line_items = EXCLUDED.line_items, created_at = "
-      "EXCLUDED.created_at, updated_at = EXCLUDED.updated_at WHERE invoices.org_id = "
-      "EXCLUDED.org_id";
+      "EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, doc = EXCLUDED.doc WHERE "
+      "invoices.org_id = EXCLUDED.org_id";
   // Per invoice, the checks SqliteStore makes, in its order: the id is not
   // another organization's, the lead is one of the same organization; then
   // the upsert. The first failure in this order is the batch's result.
@@ -1235,6 +1315,7 @@ Status PostgresStore::upsert_invoices(const std::vector<core::Invoice>& invoices
     p.integer(v.subtotal_cents).integer(v.tax_cents).integer(v.total_cents);
     p.integer(v.amount_paid_cents).integer(v.issued_at).integer(v.due_at).opt_int(v.paid_at);
     p.text(v.line_items_json).integer(v.created_at).integer(v.updated_at);
+    p.text(core::invoice_json(v));
     stmts.push_back({kUpsert, std::move(p)});
     what.emplace_back(Kind::upsert, i);
   }

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "core/render.hpp"
 #include "store/migrations.hpp"
 
 namespace dvs::store {
@@ -344,6 +345,12 @@ SqliteStore::Conn& SqliteStore::conn() {
   return *c;
 }
 
+namespace {
+// Renders the stored JSON of rows that have none (rows written before
+// migration 3), in batches, each batch one transaction.
+Status fill_documents(SqliteStore::Conn& c);
+}  // namespace
+
 Result<int> SqliteStore::migrate() {
   Conn& c = conn();
   DVS_TRY(c.exec(
@@ -369,6 +376,7 @@ Result<int> SqliteStore::migrate() {
     DVS_TRY(tx.commit());
     ++applied;
   }
+  DVS_TRY(fill_documents(c));
   return applied;
 }
 
@@ -718,12 +726,12 @@ Status SqliteStore::upsert_leads(const std::vector<core::Lead>& leads) {
     DVS_TRY(check_owner(c, "SELECT org_id FROM leads WHERE id = ?", l.id, l.org_id));
     DVS_PREPARE(q, c,
                 "INSERT OR REPLACE INTO leads(id, org_id, name, email, phone, company, status, "
-                "source, value_cents, currency, created_at, updated_at) VALUES "
-                "(?,?,?,?,?,?,?,?,?,?,?,?)");
+                "source, value_cents, currency, created_at, updated_at, doc) VALUES "
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?)");
     q.text(1, l.id).text(2, l.org_id).text(3, l.name).text_or_null(4, l.email);
     q.text_or_null(5, l.phone).text_or_null(6, l.company).text(7, l.status);
     q.text_or_null(8, l.source).integer(9, l.value_cents).text(10, l.currency);
-    q.integer(11, l.created_at).integer(12, l.updated_at);
+    q.integer(11, l.created_at).integer(12, l.updated_at).text(13, core::lead_json(l));
     DVS_TRY(q.run("upsert lead"));
   }
   return tx.commit();
@@ -768,16 +776,94 @@ Status SqliteStore::upsert_invoices(const std::vector<core::Invoice>& invoices) 
                 "INSERT OR REPLACE INTO invoices(id, org_id, number, customer_name, "
                 "customer_email, lead_id, status, currency, subtotal_cents, tax_cents, "
                 "total_cents, amount_paid_cents, issued_at, due_at, paid_at, line_items, "
-                "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                "created_at, updated_at, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     q.text(1, v.id).text(2, v.org_id).text(3, v.number).text(4, v.customer_name);
     q.text_or_null(5, v.customer_email).opt_text(6, v.lead_id).text(7, v.status);
     q.text(8, v.currency).integer(9, v.subtotal_cents).integer(10, v.tax_cents);
     q.integer(11, v.total_cents).integer(12, v.amount_paid_cents).integer(13, v.issued_at);
     q.integer(14, v.due_at).opt_int(15, v.paid_at).text(16, v.line_items_json);
-    q.integer(17, v.created_at).integer(18, v.updated_at);
+    q.integer(17, v.created_at).integer(18, v.updated_at).text(19, core::invoice_json(v));
     DVS_TRY(q.run("upsert invoice"));
   }
   return tx.commit();
+}
+
+// ---- stored documents ----
+
+namespace {
+core::Document read_doc(const Stmt& s) { return core::Document{s.str(0), s.i64(1), s.str(2)}; }
+
+Result<core::Document> get_doc(SqliteStore::Conn& c, const std::string& sql, std::string_view org,
+                               std::string_view id, const char* what) {
+  DVS_PREPARE(s, c, sql);
+  s.text(1, id).text(2, org);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return make_error(Errc::not_found, std::string("no such ") + what);
+  if (rc != SQLITE_ROW) return db_error(c.db(), rc, what);
+  return read_doc(s);
+}
+
+template <typename Row>
+Status fill_table(SqliteStore::Conn& c, const std::string& select, const char* update,
+                  Row (*read)(const Stmt&), std::string (*render)(const Row&)) {
+  for (;;) {
+    std::vector<Row> rows;
+    {
+      DVS_PREPARE(q, c, select);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) rows.push_back(read(q));
+      if (rc != SQLITE_DONE) return db_error(c.db(), rc, "fill documents");
+    }
+    if (rows.empty()) return {};
+    Tx tx(c);
+    DVS_TRY(tx.began());
+    for (const auto& r : rows) {
+      DVS_PREPARE(u, c, update);
+      u.text(1, render(r)).text(2, r.id);
+      DVS_TRY(u.run("fill document"));
+    }
+    DVS_TRY(tx.commit());
+  }
+}
+
+Status fill_documents(SqliteStore::Conn& c) {
+  DVS_TRY(fill_table<core::Lead>(
+      c, std::string("SELECT ") + kLeadColumns + "WHERE doc IS NULL LIMIT 1000",
+      "UPDATE leads SET doc = ? WHERE id = ?", read_lead, core::lead_json));
+  return fill_table<core::Invoice>(
+      c, std::string("SELECT ") + kInvoiceColumns + "WHERE doc IS NULL LIMIT 1000",
+      "UPDATE invoices SET doc = ? WHERE id = ?", read_invoice, core::invoice_json);
+}
+}  // namespace
+
+Result<core::Page<core::Document>> SqliteStore::list_lead_docs(std::string_view org_id,
+                                                               const core::ListQuery& q) {
+  Conn& c = conn();
+  DVS_PREPARE(s, c, page_sql("id, created_at, doc FROM leads ", "WHERE org_id = ?", q, "", "id"));
+  s.text(1, org_id);
+  bind_page(s, 2, q);
+  return read_page<core::Document>(s, q, read_doc);
+}
+
+Result<core::Document> SqliteStore::get_lead_doc(std::string_view org_id, std::string_view id) {
+  return get_doc(conn(), "SELECT id, created_at, doc FROM leads WHERE id = ? AND org_id = ?",
+                 org_id, id, "lead");
+}
+
+Result<core::Page<core::Document>> SqliteStore::list_invoice_docs(std::string_view org_id,
+                                                                  const core::ListQuery& q) {
+  Conn& c = conn();
+  DVS_PREPARE(s, c,
+              page_sql("id, created_at, doc FROM invoices ", "WHERE org_id = ?", q, "", "id"));
+  s.text(1, org_id);
+  bind_page(s, 2, q);
+  return read_page<core::Document>(s, q, read_doc);
+}
+
+Result<core::Document> SqliteStore::get_invoice_doc(std::string_view org_id,
+                                                    std::string_view id) {
+  return get_doc(conn(), "SELECT id, created_at, doc FROM invoices WHERE id = ? AND org_id = ?",
+                 org_id, id, "invoice");
 }
 
 // ---- request log and audit ----

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/ids.hpp"
+#include "core/render.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "pg_test_db.hpp"
@@ -284,6 +285,39 @@ TEST_P(StoreContract, UpsertIsAllOrNothing) {
   EXPECT_EQ(st.error().code, core::Errc::conflict);
   EXPECT_TRUE(s->list_leads(org_a, {})->items.empty());
   EXPECT_EQ(s->get_lead(org_b, mine.id)->org_id, org_b);
+}
+
+TEST_P(StoreContract, StoredDocumentsAreTheRenderedRowsInPageOrder) {
+  auto a = lead(org_a, 1000), b = lead(org_a, 2000);
+  a.email = "a@example.com";
+  b.name = "Quote \" and \\ backslash";
+  ASSERT_TRUE(s->upsert_leads({a, b}).ok());
+  core::ListQuery q;
+  auto docs = s->list_lead_docs(org_a, q);
+  ASSERT_TRUE(docs);
+  ASSERT_EQ(docs->items.size(), 2u);
+  EXPECT_EQ(docs->items[0].id, b.id);
+  EXPECT_EQ(docs->items[0].created_at, 2000);
+  EXPECT_EQ(docs->items[0].json, core::lead_json(*s->get_lead(org_a, b.id)));
+  EXPECT_EQ(s->get_lead_doc(org_a, a.id)->json, core::lead_json(*s->get_lead(org_a, a.id)));
+  EXPECT_FALSE(s->get_lead_doc(org_b, a.id));
+  // Replacing a row replaces its document.
+  a.status = "won";
+  ASSERT_TRUE(s->upsert_leads({a}).ok());
+  EXPECT_NE(s->get_lead_doc(org_a, a.id)->json.find("\"status\":\"won\""), std::string::npos);
+
+  core::Invoice v;
+  v.id = core::new_id("inv");
+  v.org_id = org_a;
+  v.number = "INV-1";
+  v.customer_name = "C";
+  v.line_items_json = R"([{"description":"x","quantity":1,"unit_price_cents":5,"amount_cents":5}])";
+  ASSERT_TRUE(s->upsert_invoices({v}).ok());
+  auto inv = s->list_invoice_docs(org_a, q);
+  ASSERT_TRUE(inv);
+  ASSERT_EQ(inv->items.size(), 1u);
+  EXPECT_EQ(inv->items[0].json, core::invoice_json(*s->get_invoice(org_a, v.id)));
+  EXPECT_EQ(s->get_invoice_doc(org_a, v.id)->json, inv->items[0].json);
 }
 
 TEST_P(StoreContract, GetLeadOfAnotherOrganizationIsNotFound) {
