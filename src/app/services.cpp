@@ -58,7 +58,8 @@ int serve(const ServeOptions& opts) {
   service::SessionService sessions(*store, limiter, clock);
   http::RouterOptions ro;
   ro.secure_cookies = !is_loopback(listen.host);
-  http::Router router(*store, keys, sessions, limiter, log, clock, ro);
+  core::Metrics metrics;
+  http::Router router(*store, keys, sessions, limiter, log, clock, metrics, ro);
 
   http::ServerOptions so;
   so.host = listen.host;

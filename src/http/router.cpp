@@ -29,13 +29,15 @@ std::string redact_secrets(std::string_view path) {
 
 Router::Router(store::Store& store, service::KeyService& keys,
                service::SessionService& sessions, core::RateLimiter& limiter,
-               store::RequestLogWriter& log, const core::Clock& clock, RouterOptions opts)
+               store::RequestLogWriter& log, const core::Clock& clock, core::Metrics& metrics,
+               RouterOptions opts)
     : store_(store),
       keys_(keys),
       sessions_(sessions),
       limiter_(limiter),
       log_(log),
       clock_(clock),
+      metrics_(metrics),
       opts_(opts) {}
 
 bool Router::is_slow(const Request& req) {
@@ -58,6 +60,8 @@ Response Router::handle(const Request& req) {
   }
   res.set("X-Request-Id", std::move(rid));
   res.set("X-Content-Type-Options", "nosniff");
+  metrics_.record_request(classify_route(req.method, req.target), res.status,
+                          req.start_us ? clock_.now_us() - req.start_us : 0);
   return res;
 }
 
@@ -68,6 +72,7 @@ Response Router::dispatch(const Request& req, const std::string& rid) {
   if (path == "/v1/openapi.json") return openapi(req, rid);
   if (path == "/v1" || path.starts_with("/v1/")) return handle_v1(req, *target, rid);
   if (path == "/healthz" || path == "/readyz") return health(req, *target, rid);
+  if (path == "/metrics") return metrics(req, rid);
   if (path == "/api" || path.starts_with("/api/")) return handle_api(req, *target, rid);
   if (path == "/" || path.starts_with("/assets/")) return web(req, *target, rid);
   return error_response(make_error(Errc::not_found, "Unrecognized request URL (" +
@@ -132,8 +137,79 @@ Response rate_limited(const core::RateDecision& d, const std::string& rid) {
 }
 }  // namespace
 
+core::Route classify_route(std::string_view method, std::string_view target) {
+  using core::Route;
+  std::string_view p = target.substr(0, target.find('?'));
+  auto under = [&](std::string_view prefix) {
+    return p.size() > prefix.size() && p.starts_with(prefix) && p[prefix.size()] == '/';
+  };
+  if (p.starts_with("/v1")) {
+    if (p == "/v1/leads") return Route::v1_leads_list;
+    if (under("/v1/leads")) return Route::v1_leads_get;
+    if (p == "/v1/invoices") return Route::v1_invoices_list;
+    if (under("/v1/invoices")) return Route::v1_invoices_get;
+    if (p == "/v1/key") return Route::v1_key;
+    if (p == "/v1/openapi.json") return Route::v1_openapi;
+    return Route::v1_unknown;
+  }
+  if (p == "/api/session") return Route::api_session;
+  if (p == "/api/keys") return Route::api_keys;
+  if (under("/api/keys")) return Route::api_key_action;
+  if (p == "/api/audit-events") return Route::api_audit;
+  if (p == "/" || p.starts_with("/assets/")) return Route::portal;
+  if (p == "/healthz" || p == "/readyz") return Route::health;
+  if (p == "/metrics" && method == "GET") return Route::metrics;
+  return Route::unknown;
+}
+
+// Prometheus scrapes this. It reveals counts, never keys or data; keep it off
+// the public internet all the same (docs/deploy.md: deny it at the proxy).
+Response Router::metrics(const Request& req, const std::string& rid) {
+  if (req.method != "GET") {
+    auto r = error_response(make_error(Errc::method_not_allowed, "Use GET."), rid);
+    r.set("Allow", "GET");
+    return r;
+  }
+  Response r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.set("Cache-Control", "no-store");
+  r.body = metrics_.render([this](std::string& out) {
+    auto gauge = [&](std::string_view name, std::string_view help, std::string_view labels,
+                     uint64_t v, std::string_view type = "gauge") {
+      out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+      out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+      out.append(name);
+      if (!labels.empty()) out.append("{").append(labels).append("}");
+      out.append(" ").append(std::to_string(v)).append("\n");
+    };
+    gauge("dvs_request_log_queue", "Request-log entries waiting to be written.", "",
+          log_.queued());
+    gauge("dvs_request_log_written_total", "Request-log entries written.", "", log_.written(),
+          "counter");
+    gauge("dvs_request_log_dropped_total",
+          "Request-log entries dropped (queue full or database down).", "", log_.dropped(),
+          "counter");
+    const auto pool = store_.pool_stats();
+    gauge("dvs_db_pool_connections", "Database pool size (0 without a pool).", "", pool.size);
+    gauge("dvs_db_pool_connections_open", "Database connections open.", "", pool.open);
+    gauge("dvs_db_pool_connections_in_use", "Database connections lent out.", "", pool.in_use);
+    const auto state = limiter_.health();
+    out.append("# HELP dvs_rate_limiter_state 1 for the rate limiter's current state.\n");
+    out.append("# TYPE dvs_rate_limiter_state gauge\n");
+    for (std::string_view s : {"local", "shared", "degraded"})
+      out.append("dvs_rate_limiter_state{state=\"")
+          .append(s)
+          .append("\"} ")
+          .append(s == state ? "1" : "0")
+          .append("\n");
+  });
+  return r;
+}
+
 Response Router::handle_v1(const Request& req, const Target& target, const std::string& rid) {
-  auto key = keys_.authenticate(req.authorization);
+  core::KeyOutcome outcome = core::KeyOutcome::unknown;
+  auto key = keys_.authenticate(req.authorization, &outcome);
+  metrics_.record_key(outcome);
   if (!key) {
     const auto& err = key.error();
     if (err.code != Errc::invalid_api_key) return error_response(err, rid);
@@ -141,7 +217,10 @@ Response Router::handle_v1(const Request& req, const Target& target, const std::
     std::string bucket = "ip:";
     bucket += req.client_ip;
     auto d = limiter_.acquire(bucket, opts_.failed_auth_per_minute);
-    if (!d.allowed) return rate_limited(d, rid);
+    if (!d.allowed) {
+      metrics_.record_rate_limited();
+      return rate_limited(d, rid);
+    }
     auto r = error_response(err, rid);
     set_rate_headers(r, d);
     return r;
@@ -149,6 +228,7 @@ Response Router::handle_v1(const Request& req, const Target& target, const std::
   auto d = limiter_.acquire(key->id, key->rate_limit_per_minute);
   Response res;
   if (!d.allowed) {
+    metrics_.record_rate_limited();
     res = rate_limited(d, rid);
   } else {
     res = v1_route(req, target, *key, rid);
@@ -202,6 +282,7 @@ Response Router::v1_route(const Request& req, const Target& t, const core::ApiKe
   }
   auto need = [&](core::Scope s) -> std::optional<Response> {
     if (key.scopes.has(s)) return std::nullopt;
+    metrics_.record_key(core::KeyOutcome::wrong_scope);
     std::string name(core::scope_name(s));
     return error_response(
         make_error(Errc::insufficient_scope, "This API key lacks the scope " + name + ".", name),

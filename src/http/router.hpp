@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/clock.hpp"
+#include "core/metrics.hpp"
 #include "core/rate_limiter.hpp"
 #include "http/query.hpp"
 #include "http/types.hpp"
@@ -33,7 +34,7 @@ class Router {
  public:
   Router(store::Store& store, service::KeyService& keys, service::SessionService& sessions,
          core::RateLimiter& limiter, store::RequestLogWriter& log, const core::Clock& clock,
-         RouterOptions opts = {});
+         core::Metrics& metrics, RouterOptions opts = {});
 
   // Never throws: every failure is a JSON error response. Adds X-Request-Id.
   Response handle(const Request& req);
@@ -56,6 +57,7 @@ class Router {
   Response get_key(const Target& t, const core::ApiKey& key, const std::string& rid);
   Response health(const Request& req, const Target& t, const std::string& rid);
   Response openapi(const Request& req, const std::string& rid);
+  Response metrics(const Request& req, const std::string& rid);
 
   // /api: the management API (handlers/api.cpp).
   Response handle_api(const Request& req, const Target& t, const std::string& rid);
@@ -82,8 +84,12 @@ class Router {
   core::RateLimiter& limiter_;
   store::RequestLogWriter& log_;
   const core::Clock& clock_;
+  core::Metrics& metrics_;
   RouterOptions opts_;
 };
+
+// The route a request is counted under in the metrics.
+core::Route classify_route(std::string_view method, std::string_view target);
 
 // `path` with the characters after any "dvs_live_" replaced, so a key pasted
 // into a URL never reaches a log.

@@ -152,15 +152,29 @@ Result<core::ApiKey> KeyService::revoke(std::string_view org_id, std::string_vie
   return after;
 }
 
-Result<core::ApiKey> KeyService::authenticate(std::string_view header) const {
-  auto bad = [] {
+Result<core::ApiKey> KeyService::authenticate(std::string_view header,
+                                              core::KeyOutcome* outcome) const {
+  core::KeyOutcome ignored;
+  core::KeyOutcome& out = outcome ? *outcome : ignored;
+  auto bad = [&](core::KeyOutcome why) {
+    out = why;
     return make_error(Errc::invalid_api_key, "Invalid API key provided.");
   };
+  if (header.empty()) return bad(core::KeyOutcome::missing);
   auto token = core::bearer_token(header);
-  if (!token || !core::is_well_formed_key(*token)) return bad();
+  if (!token || !core::is_well_formed_key(*token)) return bad(core::KeyOutcome::malformed);
   auto key = store_.find_key_by_hash(hasher_.hash(*token));
-  if (!key) return key.error().code == Errc::not_found ? bad() : key.error();
-  if (key->status(clock_.now_s()) != core::KeyStatus::active) return bad();
+  if (!key) {
+    if (key.error().code == Errc::not_found) return bad(core::KeyOutcome::unknown);
+    out = core::KeyOutcome::unknown;
+    return key.error();
+  }
+  switch (key->status(clock_.now_s())) {
+    case core::KeyStatus::revoked: return bad(core::KeyOutcome::revoked);
+    case core::KeyStatus::expired: return bad(core::KeyOutcome::expired);
+    case core::KeyStatus::active: break;
+  }
+  out = core::KeyOutcome::valid;
   return key;
 }
 

@@ -11,6 +11,7 @@
 #include "core/api_key.hpp"
 #include "core/clock.hpp"
 #include "core/errors.hpp"
+#include "core/metrics.hpp"
 #include "core/models.hpp"
 #include "store/store.hpp"
 
@@ -70,7 +71,9 @@ class KeyService {
   // missing, malformed, unknown, revoked or expired key (one message for all,
   // so a caller learns nothing about which); unavailable/internal when the
   // store fails.
-  Result<core::ApiKey> authenticate(std::string_view authorization_header) const;
+  // `outcome`, when given, receives why (for metrics).
+  Result<core::ApiKey> authenticate(std::string_view authorization_header,
+                                    core::KeyOutcome* outcome = nullptr) const;
 
   // Writes an api_key.expired audit event (dated at the expiry) for each key
   // of the organization that has expired since the last call. Called before

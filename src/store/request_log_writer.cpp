@@ -95,6 +95,11 @@ uint64_t RequestLogWriter::written() const {
   return written_;
 }
 
+size_t RequestLogWriter::queued() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
 uint64_t RequestLogWriter::dropped() const {
   std::lock_guard lock(mu_);
   return dropped_;

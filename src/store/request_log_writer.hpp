@@ -41,6 +41,7 @@ class RequestLogWriter {
 
   uint64_t written() const;
   uint64_t dropped() const;
+  size_t queued() const;
 
  private:
   void run();

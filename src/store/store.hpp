@@ -138,6 +138,13 @@ class AuditStore {
 };
 
 // Everything the service stores. Created by open_store() (src/app).
+// Connection use, for metrics. Both zero for backends without a pool.
+struct PoolStats {
+  size_t size = 0;    // the most connections the pool will open
+  size_t open = 0;    // connections open now
+  size_t in_use = 0;  // connections lent out now
+};
+
 class Store : public OrgStore,
               public KeyStore,
               public SessionStore,
@@ -150,6 +157,7 @@ class Store : public OrgStore,
   virtual Result<int> migrate() = 0;
   // Cheap reachability check for /readyz.
   virtual Status ping() = 0;
+  virtual PoolStats pool_stats() const { return {}; }
 };
 
 }  // namespace dvs::store

@@ -536,6 +536,11 @@ class PostgresStore::Pool {
     idle_.push_back(all_.back().get());
   }
 
+  PoolStats stats() {
+    std::lock_guard lk(mu_);
+    return PoolStats{max_, all_.size(), all_.size() - idle_.size()};
+  }
+
   core::Result<Lease> acquire() {
     Conn* c = nullptr;
     {
@@ -844,6 +849,8 @@ Result<int> PostgresStore::migrate() {
   PG_TRY(fill_documents(c));
   return applied;
 }
+
+PoolStats PostgresStore::pool_stats() const { return pool_->stats(); }
 
 Status PostgresStore::ping() {
   PG_CONN(c);

@@ -43,6 +43,7 @@ class PostgresStore final : public Store {
   // transaction-level advisory lock, so concurrent start-ups apply each once.
   Result<int> migrate() override;
   Status ping() override;
+  PoolStats pool_stats() const override;
 
   Status create_org(const core::Organization& org) override;
   Result<core::Organization> get_org(std::string_view id) override;
