@@ -22,6 +22,7 @@ echo "test servers: $DVS_TEST_PG_URL, $DVS_TEST_REDIS_URL"
 echo "== unit tests (ctest)"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 echo "== integration tests (node --test, the real binary over HTTP)"
+(cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
 node --test tests/integration/
 echo "== browser tests (node --test, playwright-core + /usr/bin/chromium)"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)

@@ -6,6 +6,7 @@
 
 #include "app/config.hpp"
 #include "app/demo.hpp"
+#include "app/logging.hpp"
 #include "service/session_service.hpp"
 #include "store/redis/redis_rate_limiter.hpp"
 
@@ -18,6 +19,39 @@ bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host.starts_with("127.");
 }
 }  // namespace
+
+std::string describe_settings(const ServeOptions& o, const std::string& log_format,
+                              const std::string& log_level) {
+  auto mask_url = [](const std::string& url) {
+    // scheme://user:PASSWORD@host -> scheme://user:***@host
+    auto scheme = url.find("://");
+    auto at = url.rfind('@');
+    if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+    auto colon = url.find(':', scheme + 3);
+    if (colon == std::string::npos || colon > at) return url;
+    return url.substr(0, colon + 1) + "***" + url.substr(at);
+  };
+  std::string proxies;
+  for (const auto& p : o.trusted_proxies) proxies += (proxies.empty() ? "" : ",") + p;
+  std::string out;
+  auto line = [&](const char* k, const std::string& v) { out += std::string(k) + " = " + v + "\n"; };
+  line("listen", o.listen);
+  line("db", mask_url(o.db_url));
+  line("db_pool", o.db_pool > 0 ? std::to_string(o.db_pool) : std::to_string(o.threads + 4) + " (threads + 4)");
+  line("redis", o.redis_url.empty() ? "(none: limits kept in process)" : mask_url(o.redis_url));
+  line("nodes", std::to_string(o.nodes));
+  line("threads", std::to_string(o.threads));
+  line("trusted_proxies", proxies.empty() ? "(none)" : proxies);
+  line("max_connections", std::to_string(o.max_connections));
+  line("read_timeout", std::to_string(o.read_timeout_s) + "s");
+  line("idle_timeout", std::to_string(o.idle_timeout_s) + "s");
+  line("log_format", log_format);
+  line("log_level", log_level);
+  line("access_log", o.access_log ? "on" : "off");
+  line("demo", o.demo ? "on" : "off");
+  line("key_pepper", key_pepper().empty() ? "(unset: plain SHA-256)" : "(set)");
+  return out;
+}
 
 int serve(const ServeOptions& opts) {
   ListenAddr listen = parse_listen(opts.listen);
@@ -58,6 +92,7 @@ int serve(const ServeOptions& opts) {
   service::SessionService sessions(*store, limiter, clock);
   http::RouterOptions ro;
   ro.secure_cookies = !is_loopback(listen.host);
+  if (opts.access_log) ro.access_log = log_access;
   core::Metrics metrics;
   http::Router router(*store, keys, sessions, limiter, log, clock, metrics, ro);
 
@@ -84,8 +119,8 @@ int serve(const ServeOptions& opts) {
               opts.redis_url.empty() ? "in process" : "shared through Redis");
   if (opts.demo)
     std::printf("Open http://%s:%u/ and sign in as above; create a key with:\n"
-                "  devsphere keys create --org %s --name demo --scope leads:read --db %s\n",
-                host.c_str(), static_cast<unsigned>(server->port()),
+                "  %s keys create --org %s --name demo --scope leads:read --db %s\n",
+                host.c_str(), static_cast<unsigned>(server->port()), opts.program.c_str(),
                 demo_org.c_str(),
                 opts.db_url.c_str());
   std::fflush(stdout);

@@ -28,7 +28,14 @@ struct ServeOptions {
   int read_timeout_s = 30;
   int idle_timeout_s = 60;
   bool demo = false;
+  bool access_log = false;
+  std::string program = "devsphere";  // how this binary was invoked, for hints
 };
+
+// The effective settings as "name = value" lines, secrets masked (the
+// database and Redis passwords; the key pepper is shown only as set/unset).
+std::string describe_settings(const ServeOptions& opts, const std::string& log_format,
+                              const std::string& log_level);
 
 // Runs the service until SIGTERM/SIGINT; returns the process exit code.
 // Throws ConfigError for bad settings (before anything is served).

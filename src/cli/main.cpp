@@ -15,6 +15,7 @@
 #include "app/config.hpp"
 #include "app/demo.hpp"
 #include "app/importer.hpp"
+#include "app/logging.hpp"
 #include "app/services.hpp"
 #include "core/ids.hpp"
 #include "core/json_writer.hpp"
@@ -76,16 +77,17 @@ void print_issued(const dvs::core::ApiKey& k, const std::string& secret) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto logger = spdlog::stderr_color_mt("devsphere");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  dvs::app::setup_logging(dvs::app::LogFormat::text, "info");
   if (sodium_init() < 0) {
     std::fprintf(stderr, "devsphere: cannot initialise libsodium\n");
     return 1;
   }
 
-  CLI::App app{"DevSphere OS: API access and keys"};
+  CLI::App app{"DevSphere OS: API access and keys.\n\n"
+               "Settings come from flags, then DVS_* environment variables, then the file\n"
+               "given with --config (TOML: keys as the long flag names, under [serve] etc.)."};
   app.require_subcommand(1);
+  app.set_config("--config", "", "read settings from this TOML file")->envname("DVS_CONFIG");
   app.set_version_flag("--version", "devsphere 0.1.0");
   dvs::core::SystemClock clock;
 
@@ -138,6 +140,21 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   serve->add_flag("--demo", so.demo, "seed demo data when missing and print the login");
+  std::string log_format = "text", log_level = "info";
+  bool print_config = false;
+  serve->add_option("--log-format", log_format, "text or json (one JSON object per line)")
+      ->envname("DVS_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  serve->add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->envname("DVS_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  serve->add_flag("--access-log", so.access_log,
+                  "log one line per request (request id, route, status, latency, key id)")
+      ->envname("DVS_ACCESS_LOG");
+  serve->add_flag("--print-config", print_config,
+                  "print the effective settings (secrets masked) and exit");
 
   auto* migrate = app.add_subcommand("migrate", "apply pending database migrations");
   add_db(migrate);
@@ -231,6 +248,13 @@ int main(int argc, char** argv) {
     if (serve->parsed()) {
       so.redis_url = redis;
       so.db_url = db;
+      so.program = argv[0];
+      dvs::app::setup_logging(
+          log_format == "json" ? dvs::app::LogFormat::json : dvs::app::LogFormat::text, log_level);
+      if (print_config) {
+        std::printf("%s", dvs::app::describe_settings(so, log_format, log_level).c_str());
+        return 0;
+      }
       return dvs::app::serve(so);
     }
     auto store = dvs::app::open_store(db);

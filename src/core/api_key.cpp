@@ -52,6 +52,40 @@ bool hash_equal(const KeyHash& a, const KeyHash& b) {
   return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+namespace {
+bool b62char(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+}  // namespace
+
+std::string redact_keys(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  constexpr size_t kBody = kKeyRandomLen + kKeyChecksumLen;  // 38
+  while (i < text.size()) {
+    if (!b62char(text[i])) {
+      out.push_back(text[i++]);
+      continue;
+    }
+    size_t j = i;
+    while (j < text.size() && b62char(text[j])) ++j;
+    std::string_view run = text.substr(i, j - i);
+    bool secret = false;
+    if (std::string_view(out).ends_with(kKeyPrefix)) {
+      secret = true;  // "dvs_live_" + anything
+    } else if (run.size() >= kBody) {
+      for (size_t k = 0; k + kBody <= run.size() && !secret; ++k)
+        secret = key_checksum(run.substr(k, kKeyRandomLen)) ==
+                 run.substr(k + kKeyRandomLen, kKeyChecksumLen);
+    }
+    if (secret) out.append("[REDACTED]");
+    else out.append(run);
+    i = j;
+  }
+  return out;
+}
+
 std::optional<std::string_view> bearer_token(std::string_view h) {
   constexpr std::string_view kScheme = "bearer";
   if (h.size() <= kScheme.size() + 1) return std::nullopt;

@@ -51,6 +51,12 @@ class KeyHasher {
 // Constant-time equality of two hashes.
 bool hash_equal(const KeyHash& a, const KeyHash& b);
 
+// `text` with every API key in it replaced by "[REDACTED]": the characters
+// after any "dvs_live_", and any run of 38 base62 characters whose last 6 are
+// the checksum of the first 32 (a key pasted without its prefix). Used on
+// everything echoed in an error or written to a log.
+std::string redact_keys(std::string_view text);
+
 // Extracts the token from an Authorization header value: "Bearer <token>",
 // the scheme case-insensitive, one or more spaces. Returns nullopt otherwise.
 std::optional<std::string_view> bearer_token(std::string_view header);

@@ -3,6 +3,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
+#include "core/api_key.hpp"
 #include "core/cursor.hpp"
 #include "core/time.hpp"
 
@@ -38,8 +39,9 @@ bool parse_small_int(std::string_view s, int& out) {
   return true;
 }
 
+// A parameter name safe to echo: keys redacted, then at most 40 bytes.
 std::string truncate_for_message(std::string_view s) {
-  std::string out(s.substr(0, 40));
+  std::string out = core::redact_keys(s.substr(0, 512)).substr(0, 40);
   for (char& c : out)
     if (static_cast<unsigned char>(c) < 0x20) c = '?';
   return out;
@@ -47,7 +49,8 @@ std::string truncate_for_message(std::string_view s) {
 }  // namespace
 
 core::Result<core::ListQuery> parse_list_query(const Target& t, std::string_view id_prefix,
-                                               std::span<const std::string_view> statuses) {
+                                               std::span<const std::string_view> statuses,
+                                               bool filters) {
   core::ListQuery q;
   bool seen_limit = false, seen_cursor = false, seen_status = false, seen_since = false;
   auto dup = [](const std::string& name) {
@@ -71,7 +74,7 @@ core::Result<core::ListQuery> parse_list_query(const Target& t, std::string_view
                           "cursor");
       q.after_created_at = pos->created_at;
       q.after_id = std::move(pos->id);
-    } else if (name == "status" && !statuses.empty()) {
+    } else if (name == "status" && filters) {
       if (seen_status) return dup(name);
       seen_status = true;
       bool known = false;
@@ -83,7 +86,7 @@ core::Result<core::ListQuery> parse_list_query(const Target& t, std::string_view
                           "status");
       }
       q.status = value;
-    } else if (name == "updated_since") {
+    } else if (name == "updated_since" && filters) {
       if (seen_since) return dup(name);
       seen_since = true;
       q.updated_since = core::parse_rfc3339(value);

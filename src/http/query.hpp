@@ -25,8 +25,11 @@ core::Result<Target> parse_target(std::string_view target);
 // status (one of `statuses`) and updated_since (RFC 3339). Any other or any
 // repeated parameter is invalid_request naming it, as Stripe does: a typo
 // like "limt" should fail loudly, not silently return 20 rows.
+// `filters`: whether status and updated_since apply (leads and invoices);
+// without them both are unknown parameters.
 core::Result<core::ListQuery> parse_list_query(const Target& t, std::string_view id_prefix,
-                                               std::span<const std::string_view> statuses);
+                                               std::span<const std::string_view> statuses,
+                                               bool filters = true);
 
 // invalid_request naming the first parameter, if there is any.
 core::Status reject_params(const Target& t);

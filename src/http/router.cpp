@@ -16,15 +16,7 @@ using core::Errc;
 using core::make_error;
 
 std::string redact_secrets(std::string_view path) {
-  std::string out(path.substr(0, 512));
-  size_t pos = 0;
-  while ((pos = out.find("dvs_live_", pos)) != std::string::npos) {
-    size_t start = pos + 9, end = start;
-    while (end < out.size() && std::isalnum(static_cast<unsigned char>(out[end]))) ++end;
-    out.replace(start, end - start, "[REDACTED]");
-    pos = start;
-  }
-  return out;
+  return core::redact_keys(path.substr(0, 512));
 }
 
 Router::Router(store::Store& store, service::KeyService& keys,
@@ -60,8 +52,10 @@ Response Router::handle(const Request& req) {
   }
   res.set("X-Request-Id", std::move(rid));
   res.set("X-Content-Type-Options", "nosniff");
-  metrics_.record_request(classify_route(req.method, req.target), res.status,
-                          req.start_us ? clock_.now_us() - req.start_us : 0);
+  const core::Route route = classify_route(req.method, req.target);
+  const int64_t latency = req.start_us ? clock_.now_us() - req.start_us : 0;
+  metrics_.record_request(route, res.status, latency);
+  if (opts_.access_log) opts_.access_log(req, res, core::route_label(route), latency);
   return res;
 }
 
@@ -81,15 +75,31 @@ Response Router::dispatch(const Request& req, const std::string& rid) {
                         rid);
 }
 
+namespace {
+void set_rate_headers(Response& r, const core::RateDecision& d);
+Response rate_limited(const core::RateDecision& d, const std::string& rid);
+}  // namespace
+
 // The API's own description: public, so tools can fetch it without a key.
+// Like every /v1 response it carries rate-limit headers: for this anonymous
+// route, a budget per client IP.
 Response Router::openapi(const Request& req, const std::string& rid) {
+  std::string bucket = "openapi-ip:";
+  bucket += req.client_ip;
+  auto d = limiter_.acquire(bucket, kOpenApiPerMinute);
+  if (!d.allowed) {
+    metrics_.record_rate_limited();
+    return rate_limited(d, rid);
+  }
   if (req.method != "GET" && req.method != "HEAD") {
     auto r = error_response(make_error(Errc::method_not_allowed, "Use GET."), rid);
     r.set("Allow", "GET, HEAD");
+    set_rate_headers(r, d);
     return r;
   }
   Response r;
-  if (req.method == "GET") r.body = std::string(openapi_document());
+  set_rate_headers(r, d);
+  r.body = std::string(openapi_document());  // for HEAD too: the server sends only its length
   r.set("Cache-Control", "no-cache");
   r.set("Access-Control-Allow-Origin", "*");
   return r;
@@ -234,6 +244,7 @@ Response Router::handle_v1(const Request& req, const Target& target, const std::
     res = v1_route(req, target, *key, rid);
     set_rate_headers(res, d);
   }
+  res.key_id = key->id;
   const int64_t now_us = clock_.now_us();
   core::RequestLogEntry e;
   e.request_id = rid;

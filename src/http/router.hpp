@@ -7,6 +7,7 @@
 // Thread-safe: handle() is called concurrently from every server thread; all
 // state lives in the thread-safe collaborators.
 
+#include <functional>
 #include <string>
 
 #include "core/clock.hpp"
@@ -28,10 +29,16 @@ struct RouterOptions {
   // Mark the session cookie Secure. Off only when serving plain HTTP on
   // loopback (browsers drop Secure cookies over plain HTTP).
   bool secure_cookies = true;
+  // Called once per request when set (the access log). Must be thread-safe.
+  std::function<void(const Request&, const Response&, std::string_view route, int64_t latency_us)>
+      access_log;
 };
 
 class Router {
  public:
+  // Fetches of /v1/openapi.json allowed per client IP and minute.
+  static constexpr uint32_t kOpenApiPerMinute = 600;
+
   Router(store::Store& store, service::KeyService& keys, service::SessionService& sessions,
          core::RateLimiter& limiter, store::RequestLogWriter& log, const core::Clock& clock,
          core::Metrics& metrics, RouterOptions opts = {});
@@ -91,8 +98,9 @@ class Router {
 // The route a request is counted under in the metrics.
 core::Route classify_route(std::string_view method, std::string_view target);
 
-// `path` with the characters after any "dvs_live_" replaced, so a key pasted
-// into a URL never reaches a log.
+// `path` (at most 512 bytes of it) with any API key in it replaced
+// (core::redact_keys), so a key pasted into a URL never reaches a log or an
+// error message.
 std::string redact_secrets(std::string_view path);
 
 }  // namespace dvs::http

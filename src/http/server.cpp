@@ -84,6 +84,8 @@ bhttp::response<bhttp::string_body> protocol_error(int status, std::string_view 
   res.set(bhttp::field::content_type, "application/json");
   res.set(bhttp::field::connection, "close");
   res.set("X-Request-Id", new_request_id(now_us()));
+  res.set(bhttp::field::cache_control, "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
   res.keep_alive(false);
   res.prepare_payload();
   return res;
@@ -200,7 +202,11 @@ struct Server::Impl {
         Request r;
         r.method = req.method_string();
         r.target = req.target();
-        r.authorization = req[bhttp::field::authorization];
+        // Two Authorization fields are ambiguous (a proxy may have read the
+        // other one): treat them as no valid credential at all.
+        r.authorization = req.count(bhttp::field::authorization) > 1
+                              ? std::string_view("Duplicate")
+                              : std::string_view(req[bhttp::field::authorization]);
         r.content_type = req[bhttp::field::content_type];
         r.user_agent = req[bhttp::field::user_agent];
         r.origin = req[bhttp::field::origin];
@@ -225,12 +231,25 @@ struct Server::Impl {
                                                 req.version()};
         res.set(bhttp::field::content_type, out.content_type);
         for (auto& [k, v] : out.headers) res.insert(k, v);
-        res.body() = std::move(out.body);
         const bool keep = req.keep_alive() && !stopping;
         res.keep_alive(keep);
-        res.prepare_payload();
-        stream.expires_after(std::chrono::seconds(opts.write_timeout_s));
-        auto [wec, wn] = co_await bhttp::async_write(stream, res, kNoThrow);
+        boost::system::error_code wec;
+        if (req.method() == bhttp::verb::head || out.status == 204 || out.status == 304) {
+          // No body on the wire. HEAD announces the length GET would send;
+          // 204 and 304 carry no Content-Length or Content-Type at all.
+          bhttp::response<bhttp::empty_body> head{res.result(), res.version()};
+          for (const auto& f : res.base()) head.set(f.name_string(), f.value());
+          head.keep_alive(keep);
+          if (out.status == 204 || out.status == 304) head.erase(bhttp::field::content_type);
+          else head.content_length(out.body.size());
+          stream.expires_after(std::chrono::seconds(opts.write_timeout_s));
+          std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, head, kNoThrow);
+        } else {
+          res.body() = std::move(out.body);
+          res.prepare_payload();
+          stream.expires_after(std::chrono::seconds(opts.write_timeout_s));
+          std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, res, kNoThrow);
+        }
         if (wec || !keep) break;
       }
     } catch (const std::exception& e) {

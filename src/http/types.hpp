@@ -30,6 +30,7 @@ struct Response {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string key_id;  // the authenticated API key, for logs; never sent
 
   void set(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));

@@ -81,12 +81,12 @@ Result<IssuedKey> KeyService::create(const NewKeyRequest& req) {
   k.created_at = now;
   k.created_by_id = req.created_by;
   k.expires_at = req.expires_at;
-  if (auto st = store_.insert_key(k); !st) return st.error();
+  const auto event = make_audit(k, "api_key.created", req.created_by, req.ip);
+  if (auto st = store_.insert_key(k, &event); !st) return st.error();
   if (k.created_by_id) {
     // Re-read so created_by carries the e-mail as stored.
     if (auto stored = store_.get_key(k.org_id, k.id)) k = *stored;
   }
-  audit(k, "api_key.created", req.created_by, req.ip);
   return out;
 }
 
@@ -129,14 +129,14 @@ Result<RotatedKey> KeyService::rotate(std::string_view org_id, std::string_view 
   k.created_at = now;
   k.created_by_id = actor ? actor : old->created_by_id;
   k.expires_at = old->expires_at;
-  if (auto st = store_.rotate_key(old->org_id, old->id, k, now + grace_seconds, now); !st)
+  const auto event = make_audit(*old, "api_key.rotated", actor, ip);
+  if (auto st = store_.rotate_key(old->org_id, old->id, k, now + grace_seconds, now, &event); !st)
     return st.error();
   auto fresh = store_.get_key(old->org_id, k.id);
   if (fresh) k = *fresh;
   auto replaced = store_.get_key(old->org_id, old->id);
   if (!replaced) return replaced.error();
   out.replaced = *replaced;
-  audit(out.replaced, "api_key.rotated", actor, ip);
   return out;
 }
 
@@ -146,10 +146,9 @@ Result<core::ApiKey> KeyService::revoke(std::string_view org_id, std::string_vie
   auto before = store_.get_key(org_id, key_id);
   if (!before) return before.error();
   const int64_t now = clock_.now_s();
-  auto after = store_.revoke_key(before->org_id, key_id, now);
-  if (!after) return after.error();
-  if (!before->revoked_at || *before->revoked_at > now) audit(*after, "api_key.revoked", actor, ip);
-  return after;
+  // Written with the revocation, and only if this call revoked it.
+  const auto event = make_audit(*before, "api_key.revoked", actor, ip);
+  return store_.revoke_key(before->org_id, key_id, now, &event);
 }
 
 Result<core::ApiKey> KeyService::authenticate(std::string_view header,
@@ -181,13 +180,20 @@ Result<core::ApiKey> KeyService::authenticate(std::string_view header,
 core::Status KeyService::record_expirations(std::string_view org_id) {
   auto expired = store_.claim_expired_keys(org_id, clock_.now_s());
   if (!expired) return expired.error();
-  for (const auto& k : *expired) audit(k, "api_key.expired", std::nullopt, "", k.expires_at);
+  // Claimed and recorded in two steps: a crash between them loses that
+  // expiry's event (the key itself is expired either way).
+  for (const auto& k : *expired) {
+    const auto e = make_audit(k, "api_key.expired", std::nullopt, "", k.expires_at);
+    if (auto st = store_.append_audit(e); !st)
+      spdlog::error("audit event api_key.expired for {} not written: {}", k.id,
+                    st.error().message);
+  }
   return {};
 }
 
-void KeyService::audit(const core::ApiKey& key, std::string_view type,
-                       const std::optional<std::string>& actor, const std::string& ip,
-                       std::optional<int64_t> at) {
+core::AuditEvent KeyService::make_audit(const core::ApiKey& key, std::string_view type,
+                                        const std::optional<std::string>& actor,
+                                        const std::string& ip, std::optional<int64_t> at) const {
   core::AuditEvent e;
   e.id = core::new_id("evt", clock_.now_us());
   e.org_id = key.org_id;
@@ -196,10 +202,7 @@ void KeyService::audit(const core::ApiKey& key, std::string_view type,
   e.key_id = key.id;
   e.ip = ip;
   e.created_at = at.value_or(clock_.now_s());
-  // The key change has happened; a failed audit write is logged loudly
-  // rather than reported as a failure of the change itself.
-  if (auto st = store_.append_audit(e); !st)
-    spdlog::error("audit event {} for {} not written: {}", type, key.id, st.error().message);
+  return e;
 }
 
 }  // namespace dvs::service

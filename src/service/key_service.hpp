@@ -83,9 +83,10 @@ class KeyService {
   const core::Clock& clock() const { return clock_; }
 
  private:
-  void audit(const core::ApiKey& key, std::string_view type,
-             const std::optional<std::string>& actor, const std::string& ip,
-             std::optional<int64_t> at = std::nullopt);
+  // The audit record of a change to `key`, stored with the change itself.
+  core::AuditEvent make_audit(const core::ApiKey& key, std::string_view type,
+                              const std::optional<std::string>& actor, const std::string& ip,
+                              std::optional<int64_t> at = std::nullopt) const;
 
   store::Store& store_;
   const core::KeyHasher& hasher_;

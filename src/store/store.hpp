@@ -43,8 +43,10 @@ class OrgStore {
 class KeyStore {
  public:
   virtual ~KeyStore() = default;
-  // conflict when the id or the hash exists.
-  virtual Status insert_key(const core::ApiKey& key) = 0;
+  // conflict when the id or the hash exists. With `audit`, the event is
+  // written in the same transaction: a key change and its audit record
+  // survive a crash together or not at all.
+  virtual Status insert_key(const core::ApiKey& key, const core::AuditEvent* audit = nullptr) = 0;
   // The key with this secret hash, whatever its status, or not_found.
   virtual Result<core::ApiKey> find_key_by_hash(const core::KeyHash& hash) = 0;
   // The key `id` of organization `org_id` (empty org_id: any organization).
@@ -52,13 +54,15 @@ class KeyStore {
   // All keys of the organization, newest first.
   virtual Result<std::vector<core::ApiKey>> list_keys(std::string_view org_id) = 0;
   // Sets revoked_at to `at` unless already revoked; returns the key as stored.
+  // `audit` is written, in the same transaction, only when this call revoked it.
   virtual Result<core::ApiKey> revoke_key(std::string_view org_id, std::string_view id,
-                                          int64_t at) = 0;
+                                          int64_t at, const core::AuditEvent* audit = nullptr) = 0;
   // Atomically inserts `replacement` and stops `old_id`: revoked at `stop_at`
   // when `stop_at` <= now, else expires_at lowered to `stop_at`. not_found when
   // the old key does not exist or is no longer active.
   virtual Status rotate_key(std::string_view org_id, std::string_view old_id,
-                            const core::ApiKey& replacement, int64_t stop_at, int64_t now) = 0;
+                            const core::ApiKey& replacement, int64_t stop_at, int64_t now,
+                            const core::AuditEvent* audit = nullptr) = 0;
   // Raises last_used_at for each (key id, time) pair; never lowers it.
   virtual Status touch_keys(const std::vector<std::pair<std::string, int64_t>>& uses) = 0;
   // Keys of the organization that are neither revoked nor expired at `now`.

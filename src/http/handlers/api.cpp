@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/api_key.hpp"
 #include "core/cursor.hpp"
 #include "core/json_writer.hpp"
 #include "core/time.hpp"
@@ -57,7 +58,7 @@ core::Result<json::object> parse_body(std::string_view body,
   for (const auto& kv : v.as_object()) {
     std::string_view k = kv.key();
     if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
-      std::string name(k.substr(0, 40));
+      std::string name = core::redact_keys(k.substr(0, 512)).substr(0, 40);
       return make_error(Errc::invalid_request, "Received unknown parameter: " + name + ".", name);
     }
   }
@@ -334,7 +335,7 @@ Response Router::api_key_requests(const Target& t, const service::SessionContext
             ? make_error(Errc::not_found, "No such key: '" + redact_secrets(id.substr(0, 100)) + "'.")
             : key.error(),
         rid);
-  auto q = parse_list_query(t, "req", {});
+  auto q = parse_list_query(t, "req", {}, false);
   if (!q) return error_response(q.error(), rid);
   auto page = store_.list_requests(s.org.id, key->id, *q);
   if (!page) return error_response(page.error(), rid);
@@ -390,7 +391,7 @@ Response Router::api_key_usage(const service::SessionContext& s, std::string_vie
 Response Router::api_audit(const Target& t, const service::SessionContext& s,
                            const std::string& rid) {
   (void)keys_.record_expirations(s.org.id);
-  auto q = parse_list_query(t, "evt", {});
+  auto q = parse_list_query(t, "evt", {}, false);
   if (!q) return error_response(q.error(), rid);
   auto page = store_.list_audit(s.org.id, *q);
   if (!page) return error_response(page.error(), rid);

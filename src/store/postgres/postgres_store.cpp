@@ -988,9 +988,32 @@ core::Result<core::ApiKey> get_key_on(Conn& c, std::string_view org_id, std::str
 }
 }  // namespace
 
-Status PostgresStore::insert_key(const core::ApiKey& k) {
+namespace {
+core::Status insert_audit_row(Conn& c, const core::AuditEvent& e) {
+  PG_RUN(c,
+         "INSERT INTO audit_events(id, org_id, type, actor_user_id, key_id, ip, created_at) "
+         "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         Params()
+             .text(e.id)
+             .text(e.org_id)
+             .text(e.type)
+             .opt_text(e.actor_user_id)
+             .text(e.key_id)
+             .text(e.ip)
+             .integer(e.created_at),
+         "append audit");
+  return {};
+}
+}  // namespace
+
+Status PostgresStore::insert_key(const core::ApiKey& k, const core::AuditEvent* audit) {
   PG_CONN(c);
-  return insert_key_row(c, k);
+  if (!audit) return insert_key_row(c, k);
+  Tx tx(c);
+  PG_TRY(tx.began());
+  PG_TRY(insert_key_row(c, k));
+  PG_TRY(insert_audit_row(c, *audit));
+  return tx.commit();
 }
 
 Result<core::ApiKey> PostgresStore::find_key_by_hash(const core::KeyHash& hash) {
@@ -1022,19 +1045,24 @@ Result<std::vector<core::ApiKey>> PostgresStore::list_keys(std::string_view org_
 }
 
 Result<core::ApiKey> PostgresStore::revoke_key(std::string_view org_id, std::string_view id,
-                                               int64_t at) {
+                                               int64_t at, const core::AuditEvent* audit) {
   PG_CONN(c);
   {
-    PG_RUN(c,
-           "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND ($3 = '' OR org_id = $3) AND "
-           "(revoked_at IS NULL OR revoked_at > $1)",
-           Params().integer(at).text(id).text(org_id), "revoke key");
+    Tx tx(c);
+    PG_TRY(tx.began());
+    PG_EXEC(q, c,
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND ($3 = '' OR org_id = $3) AND "
+            "(revoked_at IS NULL OR revoked_at > $1)",
+            Params().integer(at).text(id).text(org_id), "revoke key");
+    if (audit && q.affected() > 0) PG_TRY(insert_audit_row(c, *audit));
+    PG_TRY(tx.commit());
   }
   return get_key_on(c, org_id, id);
 }
 
 Status PostgresStore::rotate_key(std::string_view org_id, std::string_view old_id,
-                                 const core::ApiKey& replacement, int64_t stop_at, int64_t now) {
+                                 const core::ApiKey& replacement, int64_t stop_at, int64_t now,
+                                 const core::AuditEvent* audit) {
   PG_CONN(c);
   Tx tx(c);
   PG_TRY(tx.began());
@@ -1053,6 +1081,7 @@ Status PostgresStore::rotate_key(std::string_view org_id, std::string_view old_i
     if (q.affected() == 0) return make_error(Errc::not_found, "no such active key");
   }
   PG_TRY(insert_key_row(c, replacement));
+  if (audit) PG_TRY(insert_audit_row(c, *audit));
   return tx.commit();
 }
 
@@ -1447,19 +1476,7 @@ Result<std::vector<std::pair<int64_t, int64_t>>> PostgresStore::hourly_counts(
 
 Status PostgresStore::append_audit(const core::AuditEvent& e) {
   PG_CONN(c);
-  PG_RUN(c,
-         "INSERT INTO audit_events(id, org_id, type, actor_user_id, key_id, ip, created_at) "
-         "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-         Params()
-             .text(e.id)
-             .text(e.org_id)
-             .text(e.type)
-             .opt_text(e.actor_user_id)
-             .text(e.key_id)
-             .text(e.ip)
-             .integer(e.created_at),
-         "append audit");
-  return {};
+  return insert_audit_row(c, e);
 }
 
 Result<core::Page<core::AuditEvent>> PostgresStore::list_audit(std::string_view org_id,

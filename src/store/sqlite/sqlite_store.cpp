@@ -498,7 +498,25 @@ Status insert_key_row(SqliteStore::Conn& c, const core::ApiKey& k) {
 }
 }  // namespace
 
-Status SqliteStore::insert_key(const core::ApiKey& k) { return insert_key_row(conn(), k); }
+namespace {
+Status insert_audit_row(SqliteStore::Conn& c, const core::AuditEvent& e) {
+  DVS_PREPARE(q, c,
+              "INSERT INTO audit_events(id, org_id, type, actor_user_id, key_id, ip, created_at) "
+              "VALUES (?,?,?,?,?,?,?)");
+  q.text(1, e.id).text(2, e.org_id).text(3, e.type).opt_text(4, e.actor_user_id);
+  q.text(5, e.key_id).text(6, e.ip).integer(7, e.created_at);
+  return q.run("append audit");
+}
+}  // namespace
+
+Status SqliteStore::insert_key(const core::ApiKey& k, const core::AuditEvent* audit) {
+  Conn& c = conn();
+  Tx tx(c);
+  DVS_TRY(tx.began());
+  DVS_TRY(insert_key_row(c, k));
+  if (audit) DVS_TRY(insert_audit_row(c, *audit));
+  return tx.commit();
+}
 
 Result<core::ApiKey> SqliteStore::find_key_by_hash(const core::KeyHash& hash) {
   Conn& c = conn();
@@ -539,20 +557,25 @@ Result<std::vector<core::ApiKey>> SqliteStore::list_keys(std::string_view org_id
 }
 
 Result<core::ApiKey> SqliteStore::revoke_key(std::string_view org_id, std::string_view id,
-                                             int64_t at) {
+                                             int64_t at, const core::AuditEvent* audit) {
   {
     Conn& c = conn();
+    Tx tx(c);
+    DVS_TRY(tx.began());
     DVS_PREPARE(q, c,
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND (? = '' OR org_id = ?) AND "
                 "(revoked_at IS NULL OR revoked_at > ?)");
     q.integer(1, at).text(2, id).text(3, org_id).text(4, org_id).integer(5, at);
     DVS_TRY(q.run("revoke key"));
+    if (audit && sqlite3_changes(c.db()) > 0) DVS_TRY(insert_audit_row(c, *audit));
+    DVS_TRY(tx.commit());
   }
   return get_key(org_id, id);
 }
 
 Status SqliteStore::rotate_key(std::string_view org_id, std::string_view old_id,
-                               const core::ApiKey& replacement, int64_t stop_at, int64_t now) {
+                               const core::ApiKey& replacement, int64_t stop_at, int64_t now,
+                               const core::AuditEvent* audit) {
   Conn& c = conn();
   Tx tx(c);
   DVS_TRY(tx.began());
@@ -574,6 +597,7 @@ Status SqliteStore::rotate_key(std::string_view org_id, std::string_view old_id,
     if (sqlite3_changes(c.db()) == 0) return make_error(Errc::not_found, "no such active key");
   }
   DVS_TRY(insert_key_row(c, replacement));
+  if (audit) DVS_TRY(insert_audit_row(c, *audit));
   return tx.commit();
 }
 
@@ -925,15 +949,7 @@ Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStore::hourly_counts(
   return out;
 }
 
-Status SqliteStore::append_audit(const core::AuditEvent& e) {
-  Conn& c = conn();
-  DVS_PREPARE(q, c,
-              "INSERT INTO audit_events(id, org_id, type, actor_user_id, key_id, ip, created_at) "
-              "VALUES (?,?,?,?,?,?,?)");
-  q.text(1, e.id).text(2, e.org_id).text(3, e.type).opt_text(4, e.actor_user_id);
-  q.text(5, e.key_id).text(6, e.ip).integer(7, e.created_at);
-  return q.run("append audit");
-}
+Status SqliteStore::append_audit(const core::AuditEvent& e) { return insert_audit_row(conn(), e); }
 
 Result<core::Page<core::AuditEvent>> SqliteStore::list_audit(std::string_view org_id,
                                                              const core::ListQuery& q) {

@@ -33,14 +33,15 @@ class SqliteStore final : public Store {
   Status set_user_password(std::string_view user_id, const std::string& hash) override;
   Result<bool> empty() override;
 
-  Status insert_key(const core::ApiKey& key) override;
+  Status insert_key(const core::ApiKey& key, const core::AuditEvent* audit) override;
   Result<core::ApiKey> find_key_by_hash(const core::KeyHash& hash) override;
   Result<core::ApiKey> get_key(std::string_view org_id, std::string_view id) override;
   Result<std::vector<core::ApiKey>> list_keys(std::string_view org_id) override;
   Result<core::ApiKey> revoke_key(std::string_view org_id, std::string_view id,
-                                  int64_t at) override;
+                                  int64_t at, const core::AuditEvent* audit) override;
   Status rotate_key(std::string_view org_id, std::string_view old_id,
-                    const core::ApiKey& replacement, int64_t stop_at, int64_t now) override;
+                    const core::ApiKey& replacement, int64_t stop_at, int64_t now,
+                    const core::AuditEvent* audit) override;
   Status touch_keys(const std::vector<std::pair<std::string, int64_t>>& uses) override;
   Result<int64_t> count_active_keys(std::string_view org_id, int64_t now) override;
   Result<std::vector<core::ApiKey>> claim_expired_keys(std::string_view org_id,

@@ -88,3 +88,21 @@ TEST(BearerToken, RejectsOtherSchemesAndEmpty) {
   EXPECT_FALSE(bearer_token("Bearerabc"));
   EXPECT_FALSE(bearer_token(""));
 }
+
+TEST(RedactKeys, RemovesKeysWithAndWithoutPrefix) {
+  const std::string key = generate_key_secret();
+  const std::string body = key.substr(9);
+  EXPECT_EQ(redact_keys("/v1/leads/" + key), "/v1/leads/dvs_live_[REDACTED]");
+  EXPECT_EQ(redact_keys("/v1/" + body + "/x"), "/v1/[REDACTED]/x");
+  EXPECT_EQ(redact_keys("?" + body + "=1"), "?[REDACTED]=1");
+  EXPECT_EQ(redact_keys("x" + body), "[REDACTED]");  // inside a longer run
+  EXPECT_EQ(redact_keys("dvs_live_abc"), "dvs_live_[REDACTED]");
+}
+
+TEST(RedactKeys, LeavesOrdinaryTextAlone) {
+  EXPECT_EQ(redact_keys("/v1/leads/lead_0DhW7s2aB1234567890abcde"),
+            "/v1/leads/lead_0DhW7s2aB1234567890abcde");
+  std::string not_key(38, 'a');  // 38 characters without a matching checksum
+  EXPECT_EQ(redact_keys(not_key), not_key);
+  EXPECT_EQ(redact_keys("caf\xC3\xA9 ok"), "caf\xC3\xA9 ok");
+}
