@@ -84,10 +84,11 @@ int main(int argc, char** argv) {
   }
 
   CLI::App app{"DevSphere OS: API access and keys.\n\n"
-               "Settings come from flags, then DVS_* environment variables, then the file\n"
-               "given with --config (TOML: keys as the long flag names, under [serve] etc.)."};
+               "Each setting comes from its flag; failing that, from the file given with\n"
+               "--config (TOML: keys as the long flag names, under [serve] etc.); failing\n"
+               "that, from its DVS_* environment variable; failing that, the default."};
   app.require_subcommand(1);
-  app.set_config("--config", "", "read settings from this TOML file")->envname("DVS_CONFIG");
+  app.set_config("--config", "", "read settings from this TOML file (or DVS_CONFIG)");
   app.set_version_flag("--version", "devsphere 0.1.0");
   dvs::core::SystemClock clock;
 
@@ -229,8 +230,19 @@ int main(int argc, char** argv) {
   auto* demo = app.add_subcommand("demo", "seed a demo organization and print its login");
   add_db(demo);
 
+  // CLI11 reads the config file's name before environment variables, so
+  // DVS_CONFIG is handled here: as if --config had been given first.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (const char* cfg = std::getenv("DVS_CONFIG");
+      cfg && *cfg && std::find(args.begin(), args.end(), "--config") == args.end() &&
+      std::none_of(args.begin(), args.end(), [](const std::string& a) {
+        return a.starts_with("--config=");
+      }))
+    args.insert(args.begin(), {"--config", cfg});
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last-first
+
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
