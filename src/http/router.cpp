@@ -217,6 +217,10 @@ Response Router::metrics(const Request& req, const std::string& rid) {
 }
 
 Response Router::handle_v1(const Request& req, const Target& target, const std::string& rid) {
+  // One snapshot for the key look-up and the page: cheaper on SQLite than a
+  // transaction per statement, and the key checked is the key whose data is
+  // read. /v1 handlers only read; the request log is written elsewhere.
+  auto snapshot = store_.read_scope();
   core::KeyOutcome outcome = core::KeyOutcome::unknown;
   auto key = keys_.authenticate(req.authorization, &outcome);
   metrics_.record_key(outcome);

@@ -11,6 +11,7 @@
 //   the detail logged (never returned, since it could carry data).
 // - Values in and out are owned by the caller; nothing is retained.
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -47,7 +48,8 @@ class KeyStore {
   // written in the same transaction: a key change and its audit record
   // survive a crash together or not at all.
   virtual Status insert_key(const core::ApiKey& key, const core::AuditEvent* audit = nullptr) = 0;
-  // The key with this secret hash, whatever its status, or not_found.
+  // The key with this secret hash, whatever its status, or not_found. On the
+  // hot path: created_by_email is left empty (get_key has it).
   virtual Result<core::ApiKey> find_key_by_hash(const core::KeyHash& hash) = 0;
   // The key `id` of organization `org_id` (empty org_id: any organization).
   virtual Result<core::ApiKey> get_key(std::string_view org_id, std::string_view id) = 0;
@@ -157,6 +159,16 @@ class Store : public OrgStore,
               public RequestLogStore,
               public AuditStore {
  public:
+  // Keeps one consistent snapshot for the reads made on this thread until
+  // the returned scope ends (SQLite: one read transaction instead of one per
+  // statement). Reads only: nothing may be written through the store while
+  // it is open on this thread. May return null (nothing to do).
+  class ReadScope {
+   public:
+    virtual ~ReadScope() = default;
+  };
+  virtual std::unique_ptr<ReadScope> read_scope() { return nullptr; }
+
   // Applies pending migrations; returns how many were applied.
   virtual Result<int> migrate() = 0;
   // Cheap reachability check for /readyz.

@@ -91,11 +91,14 @@ Response Router::get_invoice(std::string_view id, const Target& t, const core::A
 
 Response Router::get_key(const Target& t, const core::ApiKey& key, const std::string& rid) {
   if (auto st = reject_params(t); !st) return error_response(st.error(), rid);
+  // The authentication look-up skips the creator's e-mail; read it here.
+  auto full = store_.get_key(key.org_id, key.id);
+  if (!full) return error_response(full.error(), rid);
   Response r;
   core::JsonWriter w(r.body);
   // The api_key object plus the organization; rendered then extended so the
   // shape stays the one section 4 defines.
-  render_api_key(w, key, clock_.now_s());
+  render_api_key(w, *full, clock_.now_s());
   r.body.pop_back();
   r.body += ",\"org_id\":";
   core::append_json_string(r.body, key.org_id);

@@ -22,6 +22,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   Result<int> migrate() override;
+  std::unique_ptr<ReadScope> read_scope() override;
   Status ping() override;
 
   Status create_org(const core::Organization& org) override;
