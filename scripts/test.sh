@@ -19,11 +19,20 @@ DVS_TEST_REDIS_URL=$(scripts/redis-test-server.sh start "$WORK/redis")
 DVS_TEST_PG_URL=$(scripts/pg-test-server.sh start "$WORK/pg")
 export DVS_TEST_REDIS_URL DVS_TEST_PG_URL
 echo "test servers: $DVS_TEST_PG_URL, $DVS_TEST_REDIS_URL"
+# Every integration test environment saves what the service wrote here, for
+# the secrets sweep at the end.
+DVS_TEST_SWEEP_DIR="$WORK/sweep"
+mkdir -p "$DVS_TEST_SWEEP_DIR"
+export DVS_TEST_SWEEP_DIR
 echo "== unit tests (ctest)"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 echo "== integration tests (node --test, the real binary over HTTP)"
 (cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
 node --test tests/integration/
+echo "== integration tests on PostgreSQL (DVS_TEST_BACKEND=postgres, a database per file)"
+DVS_TEST_BACKEND=postgres node --test tests/integration/
 echo "== browser tests (node --test, playwright-core + /usr/bin/chromium)"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 node --test tests/e2e/
+echo "== secrets sweep (no secret, password, cookie or Authorization in any file the service wrote)"
+node tests/integration/sweep.mjs "$DVS_TEST_SWEEP_DIR"

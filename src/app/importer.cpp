@@ -49,6 +49,7 @@ std::string get_string(const Row& r, std::string_view name, bool required, size_
     throw RowError{std::string(name) + " is longer than " + std::to_string(max_len) + " bytes"};
   for (unsigned char c : s)
     if (c < 0x20 && c != '\t') throw RowError{std::string(name) + " contains control characters"};
+  if (core::to_valid_utf8(s) != s) throw RowError{std::string(name) + " is not valid UTF-8"};
   return s;
 }
 

@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "core/base62.hpp"
+#include "core/ids.hpp"
 #include "core/json_writer.hpp"
 #include "http/errors.hpp"
 #include "http/request_id.hpp"
@@ -254,12 +255,13 @@ Response Router::handle_v1(const Request& req, const Target& target, const std::
   e.request_id = rid;
   e.org_id = key->org_id;
   e.key_id = key->id;
-  e.method = std::string(req.method.substr(0, 16));
-  e.path = redact_secrets(target.path);
+  // Valid UTF-8 only: one odd byte must not make the database refuse a batch.
+  e.method = core::to_valid_utf8(req.method.substr(0, 16));
+  e.path = core::to_valid_utf8(redact_secrets(target.path));
   e.status = res.status;
   e.latency_us = req.start_us ? now_us - req.start_us : 0;
   e.client_ip = std::string(req.client_ip);
-  e.user_agent = std::string(req.user_agent.substr(0, 256));
+  e.user_agent = core::to_valid_utf8(req.user_agent.substr(0, 256));
   e.created_at = now_us / 1'000'000;
   log_.submit(std::move(e));
   return res;

@@ -6,10 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import {
   Env, Portal, sessionSetCookie, SESSION_TOKEN_RE, assertError, assertJsonContentType, assertRequestId,
-  assertNotInFiles, pollUntil, sortedKeys, sqlite, checkAll, randomBase62,
+  assertNotInFiles, containsBytes, pollUntil, sortedKeys, checkAll, randomBase62,
 } from './lib/harness.mjs';
 
 const env = new Env('dvs-api-session');
@@ -116,28 +115,37 @@ test('every sign-in gets a new session id and both sessions stay valid', async (
     assert.deepEqual(r.json, s.me, 'GET /api/session returns what sign-in returned');
     assertSessionBody(r.json, u, 'Session Org');
   }
-  const rows = await sqlite(env.dbPath, `SELECT typeof(token_hash) AS t, length(token_hash) AS n FROM sessions WHERE user_id = '${s1.me.user.id}'`);
+  const rows = await env.sql({
+    sqlite: `SELECT typeof(token_hash) AS t, length(token_hash) AS n FROM sessions WHERE user_id = '${s1.me.user.id}'`,
+    postgres: `SELECT pg_typeof(token_hash)::text AS t, length(token_hash) AS n FROM sessions WHERE user_id = '${s1.me.user.id}'`,
+  });
   assert.equal(rows.length, 2, 'two sessions rows for the user');
-  for (const row of rows) assert.deepEqual(row, { t: 'blob', n: 32 }, 'token_hash is a 32-byte (SHA-256) blob');
+  const binary = env.dbKind === 'postgres' ? 'bytea' : 'blob';
+  for (const row of rows) assert.deepEqual(row, { t: binary, n: 32 }, `token_hash is a 32-byte (SHA-256) ${binary}`);
 });
 
 test('the session token and the password are not stored; the password hash is Argon2id', async () => {
   const u = await newUser('member');
   const s = await signedIn(u);
-  const rows = await sqlite(env.dbPath, `SELECT hex(token_hash) AS h FROM sessions WHERE user_id = '${s.me.user.id}'`);
+  const rows = await env.sql({
+    sqlite: `SELECT hex(token_hash) AS h FROM sessions WHERE user_id = '${s.me.user.id}'`,
+    postgres: `SELECT upper(encode(token_hash, 'hex')) AS h FROM sessions WHERE user_id = '${s.me.user.id}'`,
+  });
   assert.equal(rows.length, 1);
   const raw = Buffer.from(s.token, 'base64url');
   assert.notEqual(rows[0].h, raw.toString('hex').toUpperCase(), 'token_hash is not the raw token');
-  const files = env.dataFiles();
+  // SQLite: the data dir's files; PostgreSQL: a data-only dump (bytea as hex, which containsBytes also finds).
+  const data = await env.dataSnapshot();
+  assert.ok(data.some((d) => d.database), 'the database is scanned');
+  assert.ok(data.some((d) => d.content.includes(s.me.user.id)), 'the scanned data holds the user\'s rows');
   const found = [];
-  for (const f of files) {
-    const content = fs.readFileSync(f);
-    if (content.includes(Buffer.from(s.token, 'latin1'))) found.push(`${f}: the cookie value`);
-    if (raw.length >= 16 && content.includes(raw)) found.push(`${f}: the decoded token bytes`);
-    if (content.includes(Buffer.from(u.password, 'utf8'))) found.push(`${f}: the password`);
+  for (const { name, content } of data) {
+    if (containsBytes(content, Buffer.from(s.token, 'latin1'))) found.push(`${name}: the cookie value`);
+    if (raw.length >= 16 && containsBytes(content, raw)) found.push(`${name}: the decoded token bytes`);
+    if (containsBytes(content, Buffer.from(u.password, 'utf8'))) found.push(`${name}: the password`);
   }
   assert.deepEqual(found, []);
-  const pw = await sqlite(env.dbPath, `SELECT password_hash FROM users WHERE id = '${s.me.user.id}'`);
+  const pw = await env.sql(`SELECT password_hash FROM users WHERE id = '${s.me.user.id}'`);
   assert.match(pw[0].password_hash, /^\$argon2id\$/, 'passwords are stored with Argon2id (PHC string)');
 });
 
@@ -177,7 +185,7 @@ test('DELETE /api/session signs out: 204, the cookie is cleared, and the old coo
   assertError(await s.get('/api/session'), 401, 'unauthenticated');
   assertError(await s.get('/api/keys'), 401, 'unauthenticated');
   assertError(await s.post('/api/keys', { name: 'after sign-out', scopes: ['leads:read'] }), 401, 'unauthenticated');
-  const left = await sqlite(env.dbPath, `SELECT count(*) AS n FROM sessions WHERE user_id = '${s.me.user.id}'`);
+  const left = await env.sql(`SELECT count(*) AS n FROM sessions WHERE user_id = '${s.me.user.id}'`);
   assert.equal(left[0].n, 1, 'the signed-out session row is gone, the other one stays');
   assert.equal((await other.get('/api/session')).status, 200, 'another session of the same user is not ended');
 });
@@ -186,7 +194,7 @@ test('a session idle for over 30 minutes is refused', async () => {
   const u = await newUser('admin');
   const s = await signedIn(u);
   assert.equal((await s.get('/api/session')).status, 200);
-  await sqlite(env.dbPath, `UPDATE sessions SET last_seen_at = last_seen_at - 3600 WHERE user_id = '${s.me.user.id}'`);
+  await env.sql(`UPDATE sessions SET last_seen_at = last_seen_at - 3600 WHERE user_id = '${s.me.user.id}'`);
   assertError(await s.get('/api/session'), 401, 'unauthenticated');
   assertError(await s.get('/api/keys'), 401, 'unauthenticated');
 });
@@ -194,7 +202,7 @@ test('a session idle for over 30 minutes is refused', async () => {
 test('activity keeps a session alive: two 25-minute gaps with a request between stay signed in', async () => {
   const u = await newUser('admin');
   const s = await signedIn(u);
-  const idle = (sec) => sqlite(env.dbPath, `UPDATE sessions SET last_seen_at = last_seen_at - ${sec} WHERE user_id = '${s.me.user.id}'`);
+  const idle = (sec) => env.sql(`UPDATE sessions SET last_seen_at = last_seen_at - ${sec} WHERE user_id = '${s.me.user.id}'`);
   await idle(1500);
   assert.equal((await s.get('/api/session')).status, 200, '25 minutes idle is within the idle timeout');
   await idle(1500);
@@ -207,9 +215,9 @@ test('activity keeps a session alive: two 25-minute gaps with a request between 
 test('a session older than 12 hours is refused even when active', async () => {
   const u = await newUser('admin');
   const young = await signedIn(u);
-  await sqlite(env.dbPath, `UPDATE sessions SET created_at = created_at - 11 * 3600 WHERE user_id = '${young.me.user.id}'`);
+  await env.sql(`UPDATE sessions SET created_at = created_at - 11 * 3600 WHERE user_id = '${young.me.user.id}'`);
   assert.equal((await young.get('/api/session')).status, 200, 'an 11-hour-old active session is valid');
-  await sqlite(env.dbPath, `UPDATE sessions SET created_at = created_at - 2 * 3600 WHERE user_id = '${young.me.user.id}'`);
+  await env.sql(`UPDATE sessions SET created_at = created_at - 2 * 3600 WHERE user_id = '${young.me.user.id}'`);
   const r = await young.get('/api/session');
   assertError(r, 401, 'unauthenticated');
   assertError(await young.get('/api/keys'), 401, 'unauthenticated');
@@ -422,8 +430,10 @@ test('no password or session token appears in the server output, and no token in
   for (const s of env.servers) files.push(s.stdoutPath, s.stderrPath);
   assert.ok(passwords.size >= 10 && tokens.size >= 10, `collected ${passwords.size} passwords and ${tokens.size} tokens`);
   assertNotInFiles(files, [...passwords], 'password');
-  assertNotInFiles([...files, ...env.dataFiles()], [...tokens], 'session token');
-  assertNotInFiles([...files, ...env.dataFiles()], [...env.secrets], 'API key secret');
+  const data = await env.dataSnapshot(); // SQLite: the data dir's files; PostgreSQL: a data-only dump
+  assert.ok(data.some((d) => d.database), 'the database is scanned');
+  assertNotInFiles([...files, ...data], [...tokens], 'session token');
+  assertNotInFiles([...files, ...data], [...env.secrets], 'API key secret');
 });
 
 // The per-IP budget blocks 127.0.0.1 for a minute: a server and database of its own.

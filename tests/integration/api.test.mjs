@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import {
   Env, Portal, KEY_RE, hasValidChecksum, assertApiKeyShape, assertError, assertJsonContentType,
   assertRequestId, assertNewestFirst, assertListShape, assertNotInFiles, assertTimestamp, checkAll,
-  pollUntil, rfc3339, sortedKeys, sqlite, assertInvalidKey,
+  pollUntil, rfc3339, sortedKeys, assertInvalidKey,
 } from './lib/harness.mjs';
 
 const env = new Env('dvs-api');
@@ -132,7 +132,7 @@ test('GET /api/keys lists the organization\'s keys newest first, CLI-created one
   for (let i = 0; i < 3; i++) made.push((await ceo.createKey({ name: `order ${i}`, scopes: ['leads:read'] })).key);
   // Keys made within one second tie on created_at; spread them out so their order is known.
   for (let i = 0; i < 3; i++) {
-    await sqlite(env.dbPath, `UPDATE api_keys SET created_at = created_at - ${(3 - i) * 1000} WHERE id = '${made[i].id}'`);
+    await env.sql(`UPDATE api_keys SET created_at = created_at - ${(3 - i) * 1000} WHERE id = '${made[i].id}'`);
   }
   const r = await ceo.get('/api/keys');
   assert.equal(r.status, 200);
@@ -335,7 +335,7 @@ test('rotate with a grace period: both keys work, the old one expires when the g
   // An already-replaced key cannot be rotated again.
   assertError(await ceo.post(`/api/keys/${old.key.id}/rotate`, {}), 404, 'not_found');
   // When the grace period is over, the old key is expired (simulated by moving its expiry back).
-  await sqlite(env.dbPath, `UPDATE api_keys SET expires_at = ${nowS() - 5} WHERE id = '${old.key.id}'`);
+  await env.sql(`UPDATE api_keys SET expires_at = ${nowS() - 5} WHERE id = '${old.key.id}'`);
   assertInvalidKey(await v1(old.secret), old.secret);
   assert.equal((await v1(secret)).status, 200, 'the new key is unaffected');
 });
@@ -626,7 +626,7 @@ test('an expired key produces exactly one api_key.expired event, with no actor',
   const k = await ceo.createKey({ name: 'will expire', scopes: ['leads:read'], expires_at: rfc3339(nowS() + 86400) });
   assert.equal((await v1(k.secret)).status, 200);
   const expiredAt = nowS() - 60;
-  await sqlite(env.dbPath, `UPDATE api_keys SET expires_at = ${expiredAt} WHERE id = '${k.key.id}'`);
+  await env.sql(`UPDATE api_keys SET expires_at = ${expiredAt} WHERE id = '${k.key.id}'`);
   assertInvalidKey(await v1(k.secret), k.secret);
   const expiredOf = (events) => events.filter((e) => e.key_id === k.key.id && e.type === 'api_key.expired');
   const first = await pollUntil(async () => {
@@ -647,7 +647,7 @@ test('a key revoked before its expiry does not also get an api_key.expired event
   const rv = await ceo.createKey({ name: 'revoked, then past expiry', scopes: ['leads:read'], expires_at: rfc3339(nowS() + 86400) });
   assert.equal((await ceo.post(`/api/keys/${rv.key.id}/revoke`, {})).status, 200);
   // Simulate "revoked an hour ago, expiry reached a minute ago": move both back in time.
-  await sqlite(env.dbPath, `UPDATE api_keys SET revoked_at = revoked_at - 3600, expires_at = ${nowS() - 60} WHERE id = '${rv.key.id}'`);
+  await env.sql(`UPDATE api_keys SET revoked_at = revoked_at - 3600, expires_at = ${nowS() - 60} WHERE id = '${rv.key.id}'`);
   assert.equal((await listKeys()).find((x) => x.id === rv.key.id).status, 'revoked', 'it stays revoked');
   const evs = (await auditEvents()).filter((e) => e.key_id === rv.key.id).map((e) => e.type).sort();
   assert.deepEqual(evs, ['api_key.created', 'api_key.revoked']);
@@ -763,8 +763,11 @@ test('no secret issued through the API appears in the database files or the serv
   const secrets = [...env.secrets];
   assert.ok(secrets.length >= 100, `the test collected the secrets it was issued (${secrets.length})`);
   for (const s of secrets) assert.match(s, KEY_RE);
-  const files = [...env.dataFiles(), server.stdoutPath, server.stderrPath];
-  assert.ok(files.some((f) => f.endsWith('devsphere.db')), 'the database file is scanned');
-  assertNotInFiles(files, secrets, 'secret');
+  // SQLite: the data dir's files; PostgreSQL: a data-only dump of the database.
+  const data = await env.dataSnapshot();
+  assert.ok(data.some((d) => d.database), 'the database is scanned');
+  const keyIds = (await listKeys()).map((k) => k.id);
+  assert.ok(keyIds.length > 0 && data.some((d) => d.content.includes(keyIds[0])), 'the scanned data holds the keys (a key id is found)');
+  assertNotInFiles([...data, server.stdoutPath, server.stderrPath], secrets, 'secret');
   assertNotInFiles([server.stdoutPath, server.stderrPath], [orgA.password, orgB.password, admin.user.password, member.user.password], 'password');
 });

@@ -7,7 +7,7 @@ import zlib from 'node:zlib';
 import {
   Env, checkAll, crc32, base62, checksumOf, forgeValidKey, hasValidChecksum, KEY_RE, randomBase62,
   assertApiKeyShape, assertInvalidKey, assertError, assertJsonContentType, assertRequestId,
-  rateLimitHeaders, sqlite,
+  rateLimitHeaders,
 } from './lib/harness.mjs';
 
 const env = new Env('dvs-auth');
@@ -198,8 +198,8 @@ test('an expired key gets 401 and is listed as expired', async () => {
   assert.ok(Math.abs(days - 30) < 0.001, `expires 30 days after creation (got ${days})`);
 
   const past = Math.floor(Date.now() / 1000) - 3600;
-  await sqlite(env.dbPath, `UPDATE api_keys SET expires_at = ${past} WHERE id = '${k.id}'`);
-  const check = await sqlite(env.dbPath, `SELECT expires_at FROM api_keys WHERE id = '${k.id}'`);
+  await env.sql(`UPDATE api_keys SET expires_at = ${past} WHERE id = '${k.id}'`);
+  const check = await env.sql(`SELECT expires_at FROM api_keys WHERE id = '${k.id}'`);
   assert.deepEqual(check, [{ expires_at: past }], 'the test moved expires_at into the past');
 
   assertInvalidKey(await server.req('/v1/key', { key: k.secret }), k.secret);

@@ -10,7 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { Env, REPO_ROOT, pollUntil, sqlite } from './lib/harness.mjs';
+import { Env, REPO_ROOT, pollUntil } from './lib/harness.mjs';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
 
@@ -96,7 +96,7 @@ async function loggedClientIp(rid) {
   let rows = [];
   // The request log is written by a background thread every ~200 ms.
   await pollUntil(async () => {
-    rows = await sqlite(env.dbPath, `SELECT client_ip FROM request_log WHERE request_id = '${rid}'`);
+    rows = await env.sql(`SELECT client_ip FROM request_log WHERE request_id = '${rid}'`);
     return rows.length === 1;
   }, { what: `request ${rid} logged` });
   return rows[0].client_ip;

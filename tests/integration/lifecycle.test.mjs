@@ -11,7 +11,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import {
   Env, BIN, assertInvalidKey, assertJsonContentType, assertRequestId, assertTimestamp,
-  forgeValidKey, sqlite,
+  forgeValidKey, containsBytes,
 } from './lib/harness.mjs';
 
 const env = new Env('dvs-lifecycle');
@@ -118,8 +118,7 @@ test('requests with a key of every outcome, then SIGTERM during a burst: exit 0'
 test('after SIGTERM every /v1 request made with a key is in request_log', async () => {
   assert.ok(exit, 'the server has exited');
   const ids = [keys.main, keys.tiny, keys.revoked, keys.rotOld, keys.rotNew].map((k) => `'${k.id}'`).join(',');
-  const rows = await sqlite(
-    env.dbPath,
+  const rows = await env.sql(
     `SELECT key_id, org_id, request_id, method, path, status, latency_us, client_ip, user_agent, created_at
        FROM request_log WHERE key_id IN (${ids}) AND status <> 401`,
   );
@@ -146,7 +145,7 @@ test('after SIGTERM every /v1 request made with a key is in request_log', async 
   assert.ok(statuses.includes(429) && statuses.includes(404) && statuses.includes(403) && statuses.includes(405));
 
   // Every burst response the client received was logged before exit.
-  const burstRows = await sqlite(env.dbPath, `SELECT request_id, status FROM request_log WHERE key_id = '${keys.burst.id}'`);
+  const burstRows = await env.sql(`SELECT request_id, status FROM request_log WHERE key_id = '${keys.burst.id}'`);
   const burstById = Object.fromEntries(burstRows.map((r) => [r.request_id, Number(r.status)]));
   for (const r of received) assert.equal(burstById[r.requestId], r.status, `burst request ${r.requestId} is logged`);
   assert.ok(burstRows.length >= received.length);
@@ -165,13 +164,20 @@ test('last_used_at is set for used keys and null for unused ones', async () => {
 test('no issued secret appears in the data directory or the server output', async () => {
   const secrets = [...env.secrets];
   assert.ok(secrets.length >= 8, 'the test collected every secret it issued');
-  const files = [...env.dataFiles(), server.stdoutPath, server.stderrPath];
-  assert.ok(files.some((f) => path.basename(f) === 'devsphere.db'), 'the database file is among the scanned files');
-  for (const f of files) {
-    const content = fs.readFileSync(f).toString('latin1');
+  // SQLite: the data dir's files; PostgreSQL: a data-only dump of the database (bytea as hex: searched too).
+  const data = await env.dataSnapshot();
+  if (env.dbKind === 'sqlite') {
+    assert.ok(data.some((d) => path.basename(d.name) === 'devsphere.db'), 'the database file is among the scanned files');
+  }
+  assert.ok(data.some((d) => d.database && d.content.includes(keys.main.id)), 'the scanned database holds the keys (a key id is found)');
+  const files = [
+    ...data,
+    ...[server.stdoutPath, server.stderrPath].map((f) => ({ name: f, content: fs.readFileSync(f) })),
+  ];
+  for (const { name, content } of files) {
     for (const s of secrets) {
-      assert.ok(!content.includes(s), `${path.basename(f)} contains a full secret (${s.slice(0, 13)}...)`);
-      assert.ok(!content.includes(s.slice(9, 41)), `${path.basename(f)} contains the random part of ${s.slice(0, 13)}...`);
+      assert.ok(!containsBytes(content, s), `${path.basename(name)} contains a full secret (${s.slice(0, 13)}...)`);
+      assert.ok(!containsBytes(content, s.slice(9, 41)), `${path.basename(name)} contains the random part of ${s.slice(0, 13)}...`);
     }
   }
 });

@@ -11,23 +11,24 @@
 //   - a Redis outage fails open at ceil(limit / nodes) per node, /readyz says
 //     degraded, and the shared window comes back when Redis does.
 //
-// Database: a fresh PostgreSQL database of this file's own when
-// DVS_TEST_PG_URL names a server, else one SQLite file shared by both nodes
-// (still two processes writing one database). Redis: DVS_TEST_REDIS_URL when
-// set, else a throw-away one; the outage test always stops a Redis of its own.
+// Database: as every file, the backend of DVS_TEST_BACKEND: with postgres a
+// fresh PostgreSQL database of this file's own on DVS_TEST_PG_URL's server
+// (made and dropped by the Env), with sqlite (the default) one SQLite file
+// shared by both nodes (still two processes writing one database), whether or
+// not DVS_TEST_PG_URL is set. Redis: DVS_TEST_REDIS_URL when set, else a
+// throw-away one; the outage test always stops a Redis of its own.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import {
   Env, Portal, Session, assertApiKeyShape, assertError, assertInvalidKey, assertListShape, assertNewestFirst,
-  assertRequestId, assertTimestamp, closeHttpAgents, createPgDatabase, httpRequest, rateLimitHeaders, readyz,
+  assertRequestId, assertTimestamp, closeHttpAgents, httpRequest, rateLimitHeaders, readyz,
   startRedis, startRedisOnPort, stopRedis, pollUntil,
 } from './lib/harness.mjs';
 
 const env = new Env('dvs-multinode');
 let backend; // a description for the diagnostics
-let pgDb = null; // {url, name, drop()} when on PostgreSQL
 let redis = null; // the Redis this file started, if any
 let redisUrl;
 let owner; // {org, email, password}: the CEO of the organization under test
@@ -91,13 +92,10 @@ function assertRateLimited(r, limit, what) {
 }
 
 before(async () => {
-  if (process.env.DVS_TEST_PG_URL) {
-    pgDb = await createPgDatabase(process.env.DVS_TEST_PG_URL, 'dvs_mn');
-    env.useDatabase(pgDb.url);
-    backend = `PostgreSQL (database ${pgDb.name} of DVS_TEST_PG_URL's server)`;
-  } else {
-    backend = 'SQLite (one file shared by both nodes; DVS_TEST_PG_URL is not set)';
-  }
+  await env.prepare();
+  backend = env.pgDb
+    ? `PostgreSQL (database ${env.pgDb.name} of DVS_TEST_PG_URL's server)`
+    : 'SQLite (one file shared by both nodes; DVS_TEST_BACKEND is not postgres)';
   if (process.env.DVS_TEST_REDIS_URL) {
     redisUrl = process.env.DVS_TEST_REDIS_URL;
   } else {
@@ -117,7 +115,6 @@ after(async () => {
   closeHttpAgents();
   for (const s of env.servers) if (s.running) await s.stop('SIGKILL');
   if (redis) await stopRedis(redis.dir);
-  if (pgDb) await pgDb.drop();
   await env.cleanup();
 });
 

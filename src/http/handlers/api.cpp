@@ -7,6 +7,7 @@
 
 #include "core/api_key.hpp"
 #include "core/cursor.hpp"
+#include "core/ids.hpp"
 #include "core/json_writer.hpp"
 #include "core/time.hpp"
 #include "http/errors.hpp"
@@ -148,6 +149,11 @@ Response Router::handle_api(const Request& req, const Target& t, const std::stri
     auto session = sessions_.authenticate(req.cookie);
     if (!session) return error_response(session.error(), rid);
     if (session->user.role == core::Role::member) return forbidden(rid);
+    if (!id.empty() && !core::is_valid_id(id, "key"))
+      return error_response(
+          make_error(Errc::not_found,
+                     "No such key: '" + core::to_valid_utf8(redact_secrets(id.substr(0, 100))) + "'."),
+          rid);
     switch (route) {
       case R::keys:
         return req.method == "GET" ? api_list_keys(*session, rid)

@@ -2,6 +2,7 @@
 // render. Authentication, rate limiting and scopes ran before (router.cpp).
 
 #include "core/cursor.hpp"
+#include "core/ids.hpp"
 #include "core/json_writer.hpp"
 #include "http/errors.hpp"
 #include "http/render.hpp"
@@ -58,6 +59,8 @@ Response Router::list_leads(const Target& t, const core::ApiKey& key, const std:
 Response Router::get_lead(std::string_view id, const Target& t, const core::ApiKey& key,
                           const std::string& rid) {
   if (auto st = reject_params(t); !st) return error_response(st.error(), rid);
+  // An id that cannot exist is answered without a look-up (same body).
+  if (!core::is_valid_id(id, "lead")) return no_such("lead", id, rid);
   auto lead = store_.get_lead_doc(key.org_id, id);
   if (!lead) {
     if (lead.error().code == Errc::not_found) return no_such("lead", id, rid);
@@ -79,6 +82,7 @@ Response Router::list_invoices(const Target& t, const core::ApiKey& key, const s
 Response Router::get_invoice(std::string_view id, const Target& t, const core::ApiKey& key,
                              const std::string& rid) {
   if (auto st = reject_params(t); !st) return error_response(st.error(), rid);
+  if (!core::is_valid_id(id, "inv")) return no_such("invoice", id, rid);
   auto inv = store_.get_invoice_doc(key.org_id, id);
   if (!inv) {
     if (inv.error().code == Errc::not_found) return no_such("invoice", id, rid);

@@ -1,9 +1,18 @@
 // Shared helpers for the HTTP integration suite: they run the real binary
-// (CLI subcommands and `serve`) against a throw-away SQLite database.
+// (CLI subcommands and `serve`) against a throw-away database.
 //
 // Every test file creates its own Env (temp dir + database + server), so files
 // can run in parallel and leave nothing behind. No fixed ports, no sleeps in
 // assertions: the only waiting is the bounded readiness poll of GET /healthz.
+//
+// The backend is chosen by DVS_TEST_BACKEND:
+//   sqlite (default)  each Env has a SQLite file in its temp dir;
+//   postgres          each Env creates a fresh database of its own on the
+//                     server of DVS_TEST_PG_URL (e.g.
+//                     postgresql://postgres@127.0.0.1:PORT/devsphere_test,
+//                     see scripts/pg-test-server.sh) and drops it in cleanup().
+// Tests reach the database only through the backend-neutral Env.sql(),
+// Env.columns() and Env.dataSnapshot().
 
 import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,6 +26,19 @@ import assert from 'node:assert/strict';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..', '..', '..');
 export const BIN = process.env.DEVSPHERE_BIN || path.join(REPO_ROOT, 'build', 'devsphere');
+
+/** 'sqlite' or 'postgres', from DVS_TEST_BACKEND (default sqlite). */
+export const BACKEND = (() => {
+  const b = (process.env.DVS_TEST_BACKEND || 'sqlite').trim().toLowerCase();
+  if (b === 'sqlite') return 'sqlite';
+  if (b === 'postgres' || b === 'postgresql' || b === 'pg') return 'postgres';
+  throw new Error(`DVS_TEST_BACKEND must be sqlite or postgres, got ${JSON.stringify(process.env.DVS_TEST_BACKEND)}`);
+})();
+
+/** Skip reason for a check that only makes sense on SQLite (for `test(name, { skip }, fn)`). */
+export function sqliteOnly(why) {
+  return BACKEND === 'sqlite' ? false : `SQLite-specific (${why}); runs with DVS_TEST_BACKEND=sqlite`;
+}
 
 // ---------------------------------------------------------------------------
 // Key format: dvs_live_ + 32 base62 + 6 base62 checksum (CRC-32 of the random
@@ -200,6 +222,37 @@ export function sqlite(dbPath, sql) {
   });
 }
 
+/**
+ * Runs `query` with psql on the database of `url`. A query that reads rows
+ * (SELECT, WITH, VALUES, TABLE) is wrapped as `SELECT json_agg(r) FROM (query) r`
+ * and resolves to its rows as objects, as sqlite() does (integers as numbers);
+ * any other statement resolves to [].
+ */
+export function psqlJson(url, query) {
+  const q = query.trim().replace(/;\s*$/, '');
+  const reads = /^(select|with|values|table)\b/i.test(q);
+  // The row alias must not be a column name of the query (a column would win).
+  const sql = reads ? `SELECT coalesce(json_agg(dvs_itest_row), '[]'::json) FROM (${q}) dvs_itest_row` : q;
+  return new Promise((resolve, reject) => {
+    execFile('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql],
+      { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+        if (err) return reject(new Error(`psql failed: ${err.message} ${stderr}`));
+        if (!reads) return resolve([]);
+        const t = stdout.trim();
+        resolve(t ? JSON.parse(t) : []);
+      });
+  });
+}
+
+/** True when `content` (a Buffer) holds `needle` raw, or as hex (how PostgreSQL dumps bytea). */
+export function containsBytes(content, needle) {
+  const n = Buffer.isBuffer(needle) ? needle : Buffer.from(needle, 'utf8');
+  if (n.length === 0) return false;
+  const hex = n.toString('hex');
+  return content.includes(n) || content.includes(Buffer.from(hex, 'latin1'))
+    || content.includes(Buffer.from(hex.toUpperCase(), 'latin1'));
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -215,31 +268,126 @@ function freePort() {
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * A test environment: one temp dir holding the SQLite database and the
- * server's captured output. Collects every secret it issues.
+ * A test environment: one temp dir holding the server's captured output and,
+ * on SQLite, the database file; on PostgreSQL (DVS_TEST_BACKEND=postgres) a
+ * database of its own on DVS_TEST_PG_URL's server, created by prepare() (which
+ * cli(), migrate() and startServer() call) and dropped by cleanup().
+ * Collects every secret it issues.
  */
 export class Env {
+  #prepared = null;
+
   constructor(name = 'dvs-itest') {
+    this.name = name;
+    this.backend = BACKEND;
+    if (this.backend === 'postgres' && !process.env.DVS_TEST_PG_URL) {
+      throw new Error('DVS_TEST_BACKEND=postgres needs DVS_TEST_PG_URL (postgresql://USER@HOST:PORT/DB of a throwaway server; '
+        + 'scripts/pg-test-server.sh start DIR prints one)');
+    }
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
     this.dataDir = path.join(this.dir, 'data');
     fs.mkdirSync(this.dataDir);
     this.dbPath = path.join(this.dataDir, 'devsphere.db');
     this.dbUrl = `sqlite:${this.dbPath}`;
+    this.pgDb = null; // {url, name, drop()} of the database this Env created
     this.secrets = new Set();
     this.servers = [];
     this.fileCounter = 0;
   }
 
   /**
+   * Creates this Env's database when the backend needs one made (PostgreSQL:
+   * a fresh database named after the Env on DVS_TEST_PG_URL's server). Runs
+   * once; a no-op on SQLite, where `migrate` creates the file.
+   */
+  prepare() {
+    if (!this.#prepared) {
+      this.#prepared = (async () => {
+        if (this.backend !== 'postgres') return;
+        const prefix = this.name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '') || 'dvs_itest';
+        this.pgDb = await createPgDatabase(process.env.DVS_TEST_PG_URL, prefix);
+        this.dbUrl = this.pgDb.url;
+      })();
+    }
+    return this.#prepared;
+  }
+
+  /**
    * Points the CLI and every server started from now on at another database
-   * URL (e.g. a PostgreSQL database of its own) instead of the SQLite file.
+   * URL (e.g. a PostgreSQL database of its own) instead of the Env's own;
+   * before prepare(), the Env then creates none.
    */
   useDatabase(url) {
+    if (!this.#prepared) this.#prepared = Promise.resolve();
     this.dbUrl = url;
   }
 
+  /**
+   * 'sqlite' or 'postgres': the kind of database dbUrl names (before
+   * prepare(), the kind it will name: usable at module level, e.g. in a skip).
+   * Note dbUrl itself is only final once prepare() (or migrate()) has run.
+   */
+  get dbKind() {
+    if (!this.#prepared) return this.backend;
+    return /^postgres(ql)?:/i.test(this.dbUrl) ? 'postgres' : 'sqlite';
+  }
+
+  /**
+   * Runs SQL on the Env's database, whatever the backend; resolves to the rows
+   * as objects (same column names, integers as numbers; a statement that
+   * returns no rows resolves to []). `query` is one string for both backends,
+   * or {sqlite, postgres} where the dialects differ (e.g. typeof/pg_typeof).
+   */
+  async sql(query) {
+    await this.prepare();
+    const kind = this.dbKind;
+    const q = typeof query === 'string' ? query : query[kind];
+    assert.equal(typeof q, 'string', `env.sql: no ${kind} variant of ${JSON.stringify(query)}`);
+    if (kind === 'postgres') return psqlJson(this.dbUrl, q);
+    return sqlite(this.dbUrl.replace(/^sqlite:(\/\/(?=\/))?/, ''), q);
+  }
+
+  /** The column names of `table`, in order. */
+  async columns(table) {
+    assert.match(table, /^[a-z_]+$/);
+    const rows = await this.sql({
+      sqlite: `PRAGMA table_info(${table})`,
+      postgres: `SELECT column_name AS name FROM information_schema.columns
+                  WHERE table_schema = current_schema() AND table_name = '${table}' ORDER BY ordinal_position`,
+    });
+    return rows.map((r) => r.name);
+  }
+
+  /**
+   * What the database holds at rest, to search for secrets: on SQLite every
+   * file of the data dir (db, -wal, -shm, ...), on PostgreSQL a data-only dump
+   * of the Env's database (pg_dump, else COPY of every table). Resolves to
+   * [{name, content (a Buffer), database (true for the database itself)}].
+   */
+  async dataSnapshot() {
+    await this.prepare();
+    if (this.dbKind === 'sqlite') {
+      return this.dataFiles().map((f) => ({ name: f, content: fs.readFileSync(f), database: f === this.dbPath }));
+    }
+    const dump = await execProgram('pg_dump', ['--data-only', '--no-owner', '--no-privileges', '-d', this.dbUrl])
+      .catch((e) => ({ code: -1, stdout: '', stderr: String(e) }));
+    if (dump.code === 0) return [{ name: `pg_dump --data-only of ${this.dbUrl}`, content: Buffer.from(dump.stdout, 'utf8'), database: true }];
+    // No pg_dump, or one older than the server (which refuses to dump it): COPY every table instead.
+    const tables = await psqlJson(this.dbUrl,
+      "SELECT tablename AS t FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename");
+    assert.ok(tables.length > 0, `no tables to dump (pg_dump failed too: ${dump.stderr})`);
+    const parts = [];
+    for (const { t } of tables) {
+      const r = await execProgram('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', this.dbUrl, '-c', `COPY "${t}" TO STDOUT`]);
+      assert.equal(r.code, 0, `COPY ${t} TO STDOUT: ${r.stderr}`);
+      parts.push(`-- ${t}\n${r.stdout}`);
+    }
+    return [{ name: `COPY of every table of ${this.dbUrl}`, content: Buffer.from(parts.join('\n'), 'utf8'), database: true }];
+  }
+
   /** Runs a subcommand with `--db` appended. */
-  cli(args, opts) {
+  async cli(args, opts) {
+    await this.prepare();
     return run([...args, '--db', this.dbUrl], opts);
   }
 
@@ -329,6 +477,7 @@ export class Env {
    * new port if the chosen one was taken in the meantime.
    */
   async startServer({ extraArgs = [] } = {}) {
+    await this.prepare();
     let lastErr = '';
     for (let attempt = 0; attempt < 5; attempt++) {
       const port = await freePort();
@@ -347,7 +496,7 @@ export class Env {
       const ready = await server.waitReady();
       if (ready) return server;
       const stderr = fs.readFileSync(errPath, 'utf8');
-      lastErr = stderr;
+      lastErr = server.spawnError ? `cannot run ${BIN}: ${server.spawnError.message}` : stderr;
       await server.stop('SIGKILL');
       if (!/in use|EADDRINUSE|bind/i.test(stderr)) break;
     }
@@ -392,9 +541,18 @@ export class Env {
     return { id, email, password, role };
   }
 
-  /** Stops every server still running and deletes the temp dir. */
+  /** Stops every server still running, drops the Env's own PostgreSQL database (if any) and deletes the temp dir. */
   async cleanup() {
     for (const s of this.servers) if (s.running) await s.stop('SIGKILL');
+    try {
+      await this.#prepared; // a database still being created is dropped too
+    } catch {
+      // creating it failed: nothing to drop
+    }
+    if (this.pgDb) {
+      await this.pgDb.drop();
+      this.pgDb = null;
+    }
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -407,10 +565,19 @@ export class Server {
     this.stdoutPath = stdoutPath;
     this.stderrPath = stderrPath;
     this.running = true;
+    this.spawnError = null;
     this.exited = new Promise((resolve) => {
       proc.on('exit', (code, signal) => {
         this.running = false;
         resolve({ code, signal });
+      });
+      // A failed spawn (e.g. EACCES while the binary is being relinked) emits
+      // 'error' and never 'exit': without this, stop() would wait forever.
+      proc.on('error', (e) => {
+        if (proc.pid !== undefined && proc.exitCode === null && proc.signalCode === null) return; // a failed kill()
+        this.spawnError = e;
+        this.running = false;
+        resolve({ code: null, signal: null, error: e });
       });
     });
   }
@@ -763,17 +930,27 @@ export class Session {
 
 /**
  * Asserts that no string of `needles` (and, for API key secrets, not their
- * random part either) occurs in any of `files`.
+ * random part either) occurs in any of `files`, raw or hex-encoded (the way
+ * PostgreSQL dumps bytea). A file is a path, or an entry of
+ * Env.dataSnapshot() ({name, content}).
  */
 export function assertNotInFiles(files, needles, what = 'secret') {
   const found = [];
   for (const f of files) {
-    if (!fs.existsSync(f)) continue;
-    const content = fs.readFileSync(f).toString('latin1');
+    let name;
+    let content;
+    if (typeof f === 'string') {
+      if (!fs.existsSync(f)) continue;
+      name = path.basename(f);
+      content = fs.readFileSync(f);
+    } else {
+      name = f.database && !fs.existsSync(f.name) ? f.name : path.basename(f.name);
+      content = f.content;
+    }
     for (const s of needles) {
       const parts = [s];
       if (KEY_RE.test(s)) parts.push(s.slice(9, 41));
-      for (const p of parts) if (content.includes(p)) found.push(`${path.basename(f)} contains a ${what} (${s.slice(0, 13)}...)`);
+      for (const p of parts) if (containsBytes(content, Buffer.from(p, 'utf8'))) found.push(`${name} contains a ${what} (${s.slice(0, 13)}...)`);
     }
   }
   assert.deepEqual(found, [], found.join('\n'));
@@ -979,4 +1156,357 @@ export async function readyz(server) {
   assert.equal(r.status, 200, `GET /readyz on :${server.port}: ${r.status} ${r.text}`);
   assertJsonContentType(r);
   return r.json;
+}
+
+// ---------------------------------------------------------------------------
+// Adversarial helpers (hostile.test.mjs, timing.test.mjs, crash.test.mjs) and
+// the secrets-sweep recorder (sweep.mjs). Raw HTTP/1.1 over sockets, so a
+// test can send bytes no client library would, and see exactly what comes
+// back, or that the connection closed without a byte.
+
+/** A small seeded PRNG (mulberry32): returns a function giving floats in [0, 1). */
+export function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** True when `buf` is well-formed UTF-8. */
+export function isValidUtf8(buf) {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(buf);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Parses the first HTTP/1.x response at the start of `buf` (the server always
+ * frames its answers with Content-Length). Returns null while it is
+ * incomplete; {malformed: reason} if it cannot be a response; else
+ * {status, version, headers (a Headers), body (a Buffer), head (the text of
+ * the status line and headers), size (bytes it took)}. `headOnly`: the answer
+ * to a HEAD, which has no body whatever Content-Length says.
+ */
+export function parseHttpResponse(buf, { headOnly = false } = {}) {
+  const sep = buf.indexOf('\r\n\r\n');
+  if (sep < 0) {
+    if (buf.length >= 5 && !buf.subarray(0, 5).equals(Buffer.from('HTTP/'))) return { malformed: 'does not start with HTTP/' };
+    return null;
+  }
+  const head = buf.subarray(0, sep).toString('latin1');
+  const [statusLine, ...lines] = head.split('\r\n');
+  const m = /^HTTP\/(1\.[01]) (\d{3}) /.exec(statusLine + ' ');
+  if (!m) return { malformed: `bad status line ${JSON.stringify(statusLine.slice(0, 80))}` };
+  const headers = new Headers();
+  for (const l of lines) {
+    const i = l.indexOf(':');
+    if (i <= 0) return { malformed: `bad header line ${JSON.stringify(l.slice(0, 80))}` };
+    try {
+      headers.append(l.slice(0, i).trim(), l.slice(i + 1).trim());
+    } catch {
+      return { malformed: `bad header line ${JSON.stringify(l.slice(0, 80))}` };
+    }
+  }
+  let len = 0;
+  if (!headOnly) {
+    const cl = headers.get('content-length');
+    if (cl === null || !/^\d+$/.test(cl)) return { malformed: `no usable Content-Length (${cl})` };
+    len = Number(cl);
+  }
+  if (buf.length < sep + 4 + len) return null;
+  return {
+    status: Number(m[2]),
+    version: m[1],
+    headers,
+    body: buf.subarray(sep + 4, sep + 4 + len),
+    head,
+    size: sep + 4 + len,
+  };
+}
+
+/**
+ * One exchange on a fresh connection: writes `parts` (strings are sent as
+ * latin1 bytes, so "\xff" is the byte 0xff; Buffers as they are) in order,
+ * stopping as soon as an answer arrives; `halfClose` then ends our side.
+ * Resolves (never rejects) to one of:
+ *   {kind: 'response', res, bytes}        a complete first response (see parseHttpResponse)
+ *   {kind: 'closed', reset, bytes: 0}     the server closed without sending a byte
+ *   {kind: 'partial', bytes, text}        bytes that are not one complete response, then a close
+ *   {kind: 'malformed', reason, text}     bytes that cannot be an HTTP response
+ *   {kind: 'hang', bytes}                 neither an answer nor a close within `limitMs`
+ *   {kind: 'connect-error', error}
+ * `limitMs` is a liveness bound (the server promises to answer or close within
+ * its read timeout), never a speed requirement: keep it several times the
+ * server's --read-timeout.
+ */
+export function rawExchange(port, parts, { halfClose = false, localAddress, limitMs = 10000, headOnly = false } = {}) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ port, host: '127.0.0.1', localAddress });
+    let buf = Buffer.alloc(0);
+    let done = false;
+    let reset = false;
+    let connected = false;
+    const finish = (v) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => finish({ kind: 'hang', bytes: buf.length, text: buf.toString('latin1').slice(0, 200) }), limitMs);
+    const check = (final) => {
+      const r = buf.length ? parseHttpResponse(buf, { headOnly }) : null;
+      if (r && r.malformed) return finish({ kind: 'malformed', reason: r.malformed, text: buf.toString('latin1').slice(0, 200) });
+      if (r) return finish({ kind: 'response', res: r, bytes: buf.length });
+      if (!final) return undefined;
+      if (buf.length === 0) return finish({ kind: 'closed', reset, bytes: 0 });
+      return finish({ kind: 'partial', bytes: buf.length, text: buf.toString('latin1').slice(0, 200) });
+    };
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      check(false);
+    });
+    sock.on('error', (e) => {
+      if (!connected) return finish({ kind: 'connect-error', error: e.code || e.message });
+      if (e.code === 'ECONNRESET') reset = true; // EPIPE after an early answer: keep what arrived
+      return undefined;
+    });
+    sock.on('close', () => check(true));
+    sock.on('connect', async () => {
+      connected = true;
+      for (const p of parts) {
+        if (done || buf.length > 0 || sock.destroyed) return;
+        const b = Buffer.isBuffer(p) ? p : Buffer.from(p, 'latin1');
+        // Wait for each write, so a large body stops as soon as the answer comes.
+        await new Promise((r) => sock.write(b, () => r()));
+      }
+      if (halfClose && !done && !sock.destroyed) sock.end();
+    });
+  });
+}
+
+/**
+ * A kept-alive raw connection for request/response pairs in sequence (no
+ * pipelining): `send(bytes)` resolves to the parsed response (see
+ * parseHttpResponse) or rejects if the connection closes or `limitMs` (a
+ * liveness bound) passes first. `closed` resolves when the peer closes.
+ */
+export class RawConnection {
+  static open(port, { localAddress } = {}) {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect({ port, host: '127.0.0.1', localAddress });
+      sock.setNoDelay(true);
+      sock.once('error', reject);
+      sock.once('connect', () => {
+        sock.off('error', reject);
+        resolve(new RawConnection(sock));
+      });
+    });
+  }
+
+  constructor(sock) {
+    this.sock = sock;
+    this.buf = Buffer.alloc(0);
+    this.waiter = null;
+    this.isClosed = false;
+    this.closed = new Promise((resolve) => {
+      sock.on('close', () => {
+        this.isClosed = true;
+        if (this.waiter) this.waiter.fail(new Error('connection closed before a complete response'));
+        resolve();
+      });
+    });
+    sock.on('error', () => {});
+    sock.on('data', (d) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.#check();
+    });
+  }
+
+  #check() {
+    if (!this.waiter) return;
+    const r = parseHttpResponse(this.buf);
+    if (r === null) return;
+    const w = this.waiter;
+    this.waiter = null;
+    if (r.malformed) return w.fail(new Error(`malformed response: ${r.malformed}`));
+    this.buf = this.buf.subarray(r.size);
+    return w.ok(r);
+  }
+
+  send(bytes, { limitMs = 10000 } = {}) {
+    assert.equal(this.waiter, null, 'RawConnection.send: one request at a time');
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        reject(new Error(`no response within the liveness bound of ${limitMs} ms`));
+      }, limitMs);
+      this.waiter = {
+        ok: (r) => { clearTimeout(timer); resolve(r); },
+        fail: (e) => { clearTimeout(timer); this.waiter = null; reject(e); },
+      };
+      if (this.isClosed) return this.waiter.fail(new Error('connection is closed'));
+      this.sock.write(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'latin1'));
+      this.#check();
+      return undefined;
+    });
+  }
+
+  close() {
+    this.sock.destroy();
+    return this.closed;
+  }
+}
+
+/** A GET request as raw bytes (HTTP/1.1, Host, optional Bearer key and extra header lines). */
+export function rawGet(target, { key, headers = [], close = false } = {}) {
+  let s = `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n`;
+  if (key !== undefined) s += `Authorization: Bearer ${key}\r\n`;
+  for (const h of headers) s += `${h}\r\n`;
+  if (close) s += 'Connection: close\r\n';
+  return `${s}\r\n`;
+}
+
+// ---------------------------------------------------------------------------
+// Secrets sweep recorder. Only when DVS_TEST_SWEEP_DIR is set (scripts/test.sh
+// sets it): every Env records the secrets it sees — issued key secrets (already
+// in env.secrets), passwords, session cookies and Authorization credentials
+// sent — and before cleanup() deletes its temp dir it stops its servers with
+// SIGTERM (so the request log is flushed), then copies to
+// $DVS_TEST_SWEEP_DIR/<env>/ what the service wrote: the database at rest
+// (Env.dataSnapshot(): the SQLite files, or a dump of the PostgreSQL database)
+// and each server's stdout and stderr, plus needles.json. After the whole
+// suite, `node tests/integration/sweep.mjs $DVS_TEST_SWEEP_DIR` searches all of
+// it. This wraps a few methods defined above instead of editing them, so the
+// recorder stays in one place and costs nothing when the variable is unset.
+
+export const SWEEP_DIR = process.env.DVS_TEST_SWEEP_DIR || '';
+const sweepRecords = new WeakMap(); // Env -> {secrets, passwords, cookies, authorization}
+
+function sweepRecordOf(env) {
+  let r = sweepRecords.get(env);
+  if (!r) {
+    r = { passwords: new Set(), cookies: new Set(), authorization: new Set() };
+    sweepRecords.set(env, r);
+  }
+  return r;
+}
+
+/**
+ * Records `value` (a password, session token or Authorization credential)
+ * for the sweep; a no-op unless DVS_TEST_SWEEP_DIR is set. Values shorter than
+ * 8 characters are too common to search for and are skipped.
+ */
+export function recordForSweep(env, kind, value) {
+  if (!SWEEP_DIR || !env || typeof value !== 'string' || value.length < 8) return;
+  const rec = sweepRecordOf(env);
+  assert.ok(rec[kind], `recordForSweep: unknown kind ${kind}`);
+  rec[kind].add(value);
+}
+
+/** The credential of an Authorization value (after the scheme), for the sweep. */
+function authCredential(v) {
+  const s = String(v).trim();
+  const i = s.indexOf(' ');
+  return i > 0 ? s.slice(i + 1).trim() : s;
+}
+
+function sessionTokensIn(cookieHeader) {
+  const out = [];
+  for (const part of String(cookieHeader).split(';')) {
+    const p = part.trim();
+    if (p.startsWith(`${SESSION_COOKIE}=`)) out.push(p.slice(SESSION_COOKIE.length + 1));
+  }
+  return out;
+}
+
+async function saveForSweep(env) {
+  const dest = path.join(SWEEP_DIR, path.basename(env.dir));
+  fs.mkdirSync(path.join(dest, 'files'), { recursive: true });
+  // SIGTERM first, so what the server keeps in memory (the request log) is
+  // written and swept too; a server that does not exit is killed.
+  for (const s of env.servers) {
+    if (!s.running) continue;
+    s.proc.kill('SIGTERM');
+    let timer;
+    const bound = new Promise((r) => { timer = setTimeout(r, 15000); });
+    await Promise.race([s.exited, bound]);
+    clearTimeout(timer);
+    if (s.running) await s.stop('SIGKILL');
+  }
+  let n = 0;
+  const save = (name, content) => fs.writeFileSync(path.join(dest, 'files', `${++n}-${path.basename(name).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80)}`), content);
+  const snapshot = typeof env.dataSnapshot === 'function'
+    ? await env.dataSnapshot()
+    : env.dataFiles().map((f) => ({ name: f, content: fs.readFileSync(f) }));
+  for (const e of snapshot) save(e.name, e.content);
+  for (const s of env.servers) {
+    for (const p of [s.stdoutPath, s.stderrPath]) if (fs.existsSync(p)) save(p, fs.readFileSync(p));
+  }
+  const rec = sweepRecordOf(env);
+  fs.writeFileSync(path.join(dest, 'needles.json'), JSON.stringify({
+    env: env.name ?? path.basename(env.dir),
+    secrets: [...env.secrets],
+    passwords: [...rec.passwords],
+    cookies: [...rec.cookies],
+    authorization: [...rec.authorization],
+  }));
+}
+
+if (SWEEP_DIR) {
+  const wrap = (proto, name, fn) => {
+    const orig = proto[name];
+    proto[name] = function wrapped(...args) { return fn.call(this, orig, args); };
+  };
+  wrap(Env.prototype, 'createOrgWithOwner', async function (orig, args) {
+    const r = await orig.apply(this, args);
+    recordForSweep(this, 'passwords', r.password);
+    return r;
+  });
+  wrap(Env.prototype, 'addUserWithPassword', async function (orig, args) {
+    const r = await orig.apply(this, args);
+    recordForSweep(this, 'passwords', r.password);
+    return r;
+  });
+  wrap(Env.prototype, 'startServer', async function (orig, args) {
+    const s = await orig.apply(this, args);
+    s.sweepEnv = this;
+    return s;
+  });
+  wrap(Server.prototype, 'req', function (orig, args) {
+    const [, opts = {}] = args;
+    const env = this.sweepEnv;
+    if (env) {
+      if (opts.key !== undefined) recordForSweep(env, 'authorization', String(opts.key));
+      if (opts.auth !== undefined) recordForSweep(env, 'authorization', authCredential(opts.auth));
+      for (const [k, v] of Object.entries(opts.headers || {})) {
+        if (k.toLowerCase() === 'authorization') recordForSweep(env, 'authorization', authCredential(v));
+        if (k.toLowerCase() === 'cookie') for (const t of sessionTokensIn(v)) recordForSweep(env, 'cookies', t);
+      }
+    }
+    return orig.apply(this, args);
+  });
+  wrap(Portal.prototype, 'signIn', async function (orig, args) {
+    recordForSweep(this.env, 'passwords', args[1]);
+    const r = await orig.apply(this, args);
+    if (r.token) recordForSweep(this.env, 'cookies', r.token);
+    return r;
+  });
+  wrap(Env.prototype, 'cleanup', async function (orig, args) {
+    try {
+      await saveForSweep(this);
+    } catch (e) {
+      // The sweep must not pass on a run whose files it never saw.
+      fs.mkdirSync(SWEEP_DIR, { recursive: true });
+      fs.appendFileSync(path.join(SWEEP_DIR, 'ERRORS'), `${this.dir}: ${e.stack || e}\n`);
+    }
+    return orig.apply(this, args);
+  });
 }
