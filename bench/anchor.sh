@@ -2,6 +2,7 @@
 # GET /v1/leads?limit=20 on SQLite beside the nginx API-gateway anchor, in the
 # same run (../shared/bench/anchor-nginx). Builds Release, seeds 1,000 leads
 # and 10,000 keys, starts the server, runs the kit, stops the server.
+# (The figure of 2026-11-29; bench/run covers every scenario and scale.)
 # Env: RUNS, DURATION (passed to the kit), PORT (default 18090), THREADS (2).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,8 +14,8 @@ cmake --build "$ROOT/build-release" -j "$(nproc)" >/dev/null
 W=$(mktemp -d /tmp/dvs-bench.XXXXXX)
 trap '[[ -n "${PID:-}" ]] && kill -TERM "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$W"' EXIT
 BIN="$ROOT/build-release/devsphere"
-"$BIN" migrate --db "sqlite:$W/bench.db" >/dev/null
-python3 "$ROOT/bench/seed.py" "$BIN" "$W/bench.db" "$W/keys.txt" 1000 10000 >/dev/null
+python3 "$ROOT/bench/seed.py" --bin "$BIN" --db "sqlite:$W/bench.db" --out "$W" \
+  --keys 10000 --leads 1000 --invoices 1000 2>/dev/null
 PORT=${PORT:-18090}
 "$BIN" serve --listen "127.0.0.1:$PORT" --db "sqlite:$W/bench.db" --threads "${THREADS:-2}" \
   >"$W/serve.log" 2>&1 &

@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_PACKAGES=(g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsodium-dev libsqlite3-dev libspdlog-dev libcli11-dev libhiredis-dev libpq-dev)
-TEST_PACKAGES=(libgtest-dev googletest sqlite3 nodejs npm chromium postgresql redis-server nginx-light python3 python3-requests)
+TEST_PACKAGES=(libgtest-dev googletest sqlite3 nodejs npm chromium postgresql redis-server nginx-light wrk python3 python3-requests)
 
 # ensure_packages PKG...: apt-get installs the ones that are not installed.
 ensure_packages() {

@@ -34,5 +34,9 @@ DVS_TEST_BACKEND=postgres node --test tests/integration/
 echo "== browser tests (node --test, playwright-core + /usr/bin/chromium)"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 node --test tests/e2e/
+echo "== benchmark smoke run (bench/run starts and every scenario answers; figures are not checked)"
+SMOKE=1 BUILD=0 BIN=build/devsphere BACKENDS=sqlite DOCS=0 bench/run > "$WORK/bench-smoke.log" 2>&1 \
+  || { tail -40 "$WORK/bench-smoke.log"; exit 1; }
+tail -1 "$WORK/bench-smoke.log"
 echo "== secrets sweep (no secret, password, cookie or Authorization in any file the service wrote)"
 node tests/integration/sweep.mjs "$DVS_TEST_SWEEP_DIR"

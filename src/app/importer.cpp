@@ -69,7 +69,9 @@ std::optional<int64_t> get_int(const Row& r, std::string_view name, int64_t min,
     x = 0;
     for (; i < s.size(); ++i) {
       if (s[i] < '0' || s[i] > '9') throw RowError{std::string(name) + " must be an integer"};
-      x = x * 10 + (s[i] - '0');
+      // 19 digits can exceed INT64_MAX: saturate, and the range check refuses it.
+      const int d = s[i] - '0';
+      x = x > (INT64_MAX - d) / 10 ? INT64_MAX : x * 10 + d;
     }
     if (s[0] == '-') x = -x;
   } else {

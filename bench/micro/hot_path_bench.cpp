@@ -1,0 +1,96 @@
+// Google Benchmark micro-benchmarks of the hot path's pure functions.
+// Build: cmake -B build-release -DCMAKE_BUILD_TYPE=Release -DDVS_BUILD_BENCH=ON
+// Run:   build-release/dvs_microbench
+// Figures and their date are recorded in docs/performance.md.
+
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+#include "core/api_key.hpp"
+#include "core/clock.hpp"
+#include "core/cursor.hpp"
+#include "core/json_writer.hpp"
+#include "core/rate_limiter.hpp"
+#include "core/render.hpp"
+
+namespace {
+
+using namespace dvs::core;
+
+std::vector<std::string> make_keys(size_t n) {
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < n; ++i) keys.push_back(generate_key_secret());
+  return keys;
+}
+
+void BM_BearerAndChecksum(benchmark::State& state) {
+  auto keys = make_keys(1024);
+  std::vector<std::string> headers;
+  for (auto& k : keys) headers.push_back("Bearer " + k);
+  size_t i = 0;
+  for (auto _ : state) {
+    auto t = bearer_token(headers[i++ & 1023]);
+    benchmark::DoNotOptimize(t && is_well_formed_key(*t));
+  }
+}
+BENCHMARK(BM_BearerAndChecksum);
+
+void BM_RejectBadChecksum(benchmark::State& state) {
+  auto k = generate_key_secret();
+  k[20] = k[20] == 'a' ? 'b' : 'a';
+  for (auto _ : state) benchmark::DoNotOptimize(is_well_formed_key(k));
+}
+BENCHMARK(BM_RejectBadChecksum);
+
+void BM_HashSha256(benchmark::State& state) {
+  KeyHasher h;
+  auto k = generate_key_secret();
+  for (auto _ : state) benchmark::DoNotOptimize(h.hash(k));
+}
+BENCHMARK(BM_HashSha256);
+
+void BM_HashHmacPepper(benchmark::State& state) {
+  KeyHasher h("a pepper of thirty-two bytes....");
+  auto k = generate_key_secret();
+  for (auto _ : state) benchmark::DoNotOptimize(h.hash(k));
+}
+BENCHMARK(BM_HashHmacPepper);
+
+void BM_RateLimiterAcquire(benchmark::State& state) {
+  SystemClock clock;
+  LocalRateLimiter rl(clock);
+  auto keys = make_keys(static_cast<size_t>(state.range(0)));
+  size_t i = 0;
+  for (auto _ : state)
+    benchmark::DoNotOptimize(rl.acquire(keys[i++ % keys.size()], 1'000'000).allowed);
+}
+BENCHMARK(BM_RateLimiterAcquire)->Arg(1000)->Arg(100000)->ThreadRange(1, 2);
+
+void BM_CursorRoundTrip(benchmark::State& state) {
+  for (auto _ : state) {
+    auto c = encode_cursor({1795953600, "lead_0DhW7s2aB1234567890abcde"});
+    benchmark::DoNotOptimize(decode_cursor(c, "lead"));
+  }
+}
+BENCHMARK(BM_CursorRoundTrip);
+
+void BM_RenderLead(benchmark::State& state) {
+  Lead l;
+  l.id = "lead_0DhW7s2aB1234567890abcde";
+  l.name = "Ada Lovelace";
+  l.email = "ada@analytical.example";
+  l.phone = "+44 20 7946 0000";
+  l.company = "Analytical Engines";
+  l.status = "qualified";
+  l.source = "referral";
+  l.value_cents = 1250000;
+  l.currency = "GBP";
+  l.created_at = l.updated_at = 1795953600;
+  for (auto _ : state) benchmark::DoNotOptimize(lead_json(l));
+}
+BENCHMARK(BM_RenderLead);
+
+}  // namespace
+
+BENCHMARK_MAIN();
