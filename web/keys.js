@@ -35,7 +35,12 @@ export function init(context) {
   $('create-form').addEventListener('input', onCreateInput);
   $('create-form').addEventListener('change', onCreateInput);
   $('secret-copy').addEventListener('click', copySecret);
-  $('secret-done').addEventListener('click', () => $('dlg-secret').close());
+  // Wipe before closing: the dialog's 'close' event (onSecretClosed) fires a
+  // task later, and the secret must not outlive the click.
+  $('secret-done').addEventListener('click', () => {
+    $('secret-value').value = '';
+    $('dlg-secret').close();
+  });
   $('dlg-secret').addEventListener('cancel', (ev) => {
     // Escape must not lose the secret by accident: closing is explicit.
     ev.preventDefault();
