@@ -21,6 +21,9 @@ std::string victim_key(fuzz::Env& env) {
     auto k = env.store().get_key(env.org_id(), id);
     if (k && k->status(env.clock().now_s()) == core::KeyStatus::active && !k->replaced_by)
       return id;
+    // Rotated with a grace period, it stays active on the fixed clock: revoke
+    // it, or active keys pile up to the organization's limit of 100.
+    (void)env.store().revoke_key(env.org_id(), id, env.clock().now_s());
   }
   service::NewKeyRequest nk;
   nk.org_id = env.org_id();
