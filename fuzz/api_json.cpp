@@ -52,13 +52,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   req.user_agent = "libFuzzer";
   req.body = std::string_view(reinterpret_cast<const char*>(data + 1), size - 1);
   switch (data[0] % 4) {
-    case 0: target = "/api/keys"; break;
-    case 1: target = "/api/keys/" + victim_key(env) + "/rotate"; break;
+    case 0:
+      target = "/api/keys";
+      break;
+    case 1:
+      target = "/api/keys/" + victim_key(env) + "/rotate";
+      break;
     case 2:
       target = "/api/session";
       req.cookie = {};
       break;
-    default: target = "/api/keys/" + victim_key(env) + "/revoke"; break;
+    default:
+      target = "/api/keys/" + victim_key(env) + "/revoke";
+      break;
   }
   req.target = target;
   (void)env.handle(req);  // checks the response; revokes any key it issued

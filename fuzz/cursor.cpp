@@ -1,6 +1,8 @@
 // Cursor decoding: core::decode_cursor on any bytes; a decoded position
 // re-encodes to a cursor that decodes to the same position; and a position
 // built from the input survives encode -> decode.
+#include "core/cursor.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -8,7 +10,6 @@
 #include <string_view>
 
 #include "core/base62.hpp"
-#include "core/cursor.hpp"
 #include "core/ids.hpp"
 #include "fuzz_env.hpp"
 
@@ -44,8 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto back = core::decode_cursor(c, prefix);
     if (core::is_valid_id(p.id, prefix) && c.size() <= 256) {
       fuzz::require(back.has_value(), "an encoded valid position decodes");
-      fuzz::require(back->created_at == p.created_at && back->id == p.id,
-                    "decode(encode(p)) == p");
+      fuzz::require(back->created_at == p.created_at && back->id == p.id, "decode(encode(p)) == p");
     } else if (!core::is_valid_id(p.id, prefix)) {
       fuzz::require(!back.has_value(), "a cursor with a malformed id is refused");
     }

@@ -51,8 +51,8 @@ core::Lead lead(std::string id, std::string org_id, std::string name) {
 
 std::string make_temp_dir(std::string_view tag) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/dvs-fuzz-" + std::string(tag) +
-                     ".XXXXXX";
+  std::string tmpl =
+      std::string(tmp && *tmp ? tmp : "/tmp") + "/dvs-fuzz-" + std::string(tag) + ".XXXXXX";
   if (!::mkdtemp(tmpl.data())) die("cannot create a temporary folder: " + tmpl);
   std::lock_guard lock(g_dirs_mu);
   if (!g_dirs) {
@@ -81,7 +81,8 @@ std::unique_ptr<store::SqliteStore> make_store(const std::string& path, std::str
   inv.customer_name = "Ada Lovelace";
   inv.lead_id = std::string(kLeadId);
   inv.subtotal_cents = inv.total_cents = 1250;
-  inv.line_items_json = R"([{"description":"Widget","quantity":1,"unit_price_cents":1250,"amount_cents":1250}])";
+  inv.line_items_json =
+      R"([{"description":"Widget","quantity":1,"unit_price_cents":1250,"amount_cents":1250}])";
   inv.created_at = inv.updated_at = inv.issued_at = now - 3600;
   inv.due_at = now + 30 * 86400;
   ok_or_die(st->upsert_invoices({inv}), "invoice");
@@ -107,8 +108,8 @@ Env::Env() {
 
   restore_session();
 
-  key_secret_ = std::string(core::kKeyPrefix) + std::string(kKeyRandom) +
-                core::key_checksum(kKeyRandom);
+  key_secret_ =
+      std::string(core::kKeyPrefix) + std::string(kKeyRandom) + core::key_checksum(kKeyRandom);
   auto add_key = [&](std::string id, std::string secret, std::string name) {
     core::ApiKey k;
     k.id = std::move(id);
@@ -196,35 +197,35 @@ http::Response Env::handle(http::Request req) {
 
 void require(bool ok, std::string_view why) {
   if (ok) return;
-  std::fprintf(stderr, "FUZZ PROPERTY VIOLATED: %.*s\n", static_cast<int>(why.size()),
-               why.data());
+  std::fprintf(stderr, "FUZZ PROPERTY VIOLATED: %.*s\n", static_cast<int>(why.size()), why.data());
   std::fflush(stderr);
   __builtin_trap();
 }
 
 void check_response(const http::Response& res, std::string_view what) {
-  auto show = [&](std::string_view problem) {
-    std::string s(problem);
-    s += " (status " + std::to_string(res.status) + ", content type " + res.content_type +
-         ", request " + std::string(what.substr(0, 200)) + ")\nbody: " + res.body.substr(0, 500);
-    return s;
+  // The message is built only when a property fails: this runs for every input.
+  auto check = [&](bool ok, std::string_view problem) {
+    if (ok) return;
+    require(false, std::string(problem) + " (status " + std::to_string(res.status) +
+                       ", content type " + res.content_type + ", request " +
+                       std::string(what.substr(0, 200)) + ")\nbody: " + res.body.substr(0, 500));
   };
-  require(res.status >= 200 && res.status <= 599, show("status outside 200..599"));
-  require(res.status != 500, show("status 500"));
+  check(res.status >= 200 && res.status <= 599, "status outside 200..599");
+  check(res.status != 500, "status 500");
   bool has_id = false;
   for (const auto& [k, v] : res.headers) has_id = has_id || (k == "X-Request-Id" && !v.empty());
-  require(has_id, show("no X-Request-Id"));
+  check(has_id, "no X-Request-Id");
   if (res.status != 204 && res.content_type.starts_with("application/json")) {
     boost::system::error_code ec;
     boost::json::value v = boost::json::parse(res.body, ec);
-    require(!ec, show("body is not valid JSON: " + ec.message()));
+    check(!ec, ec ? "body is not valid JSON: " + ec.message() : std::string());
     if (res.status >= 400) {
       // Errors are {"error":{"code","message",...}} (contract).
       const auto* obj = v.if_object();
       const auto* err = obj ? obj->if_contains("error") : nullptr;
-      require(err && err->is_object() && err->as_object().if_contains("code") &&
-                  err->as_object().if_contains("message"),
-              show("error body is not {\"error\":{\"code\",\"message\"}}"));
+      check(err && err->is_object() && err->as_object().if_contains("code") &&
+                err->as_object().if_contains("message"),
+            "error body is not {\"error\":{\"code\",\"message\"}}");
     }
   }
 }

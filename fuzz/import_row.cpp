@@ -4,6 +4,8 @@
 // picks the format and kind:
 //   0 leads.jsonl   1 invoices.jsonl   2 leads.csv   3 invoices.csv
 // A failure must be invalid_request naming the file; a success stores rows.
+#include <spdlog/spdlog.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -11,8 +13,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <spdlog/spdlog.h>
 
 #include "app/importer.hpp"
 #include "fuzz_env.hpp"
@@ -52,8 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int sel = data[0] % 4;
   const bool csv = sel >= 2;
   const auto kind = sel % 2 == 0 ? app::ImportKind::leads : app::ImportKind::invoices;
-  const std::string path = env->dir + (sel % 2 == 0 ? "/leads" : "/invoices") +
-                           (csv ? ".csv" : ".jsonl");
+  const std::string path =
+      env->dir + (sel % 2 == 0 ? "/leads" : "/invoices") + (csv ? ".csv" : ".jsonl");
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data + 1), static_cast<std::streamsize>(size - 1));

@@ -32,12 +32,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size >= core::kKeyRandomLen) {
     const std::string_view random = in.substr(0, core::kKeyRandomLen);
     if (core::is_base62(random)) {
-      std::string key = std::string(core::kKeyPrefix) + std::string(random) +
-                        core::key_checksum(random);
+      std::string key =
+          std::string(core::kKeyPrefix) + std::string(random) + core::key_checksum(random);
       fuzz::require(key.size() == core::kKeyLen, "key_checksum gives 6 characters");
       fuzz::require(core::is_well_formed_key(key), "a key with its checksum is well formed");
       char& last = key.back();
-      last = last == 'z' ? '0' : static_cast<char>(last == '9' ? 'A' : last == 'Z' ? 'a' : last + 1);
+      last = last == 'z' ? '0'
+                         : static_cast<char>(last == '9'   ? 'A'
+                                             : last == 'Z' ? 'a'
+                                                           : last + 1);
       fuzz::require(!core::is_well_formed_key(key), "a changed checksum is refused");
     }
   }

@@ -1,6 +1,8 @@
 // Query strings: http::parse_target on any request target, then
 // http::parse_list_query as /v1/leads, /v1/invoices and the /api lists call it,
 // and http::reject_params. Every error renders as a valid JSON error body.
+#include "http/query.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -10,7 +12,6 @@
 #include "core/models.hpp"
 #include "fuzz_env.hpp"
 #include "http/errors.hpp"
-#include "http/query.hpp"
 
 using namespace dvs;
 
@@ -49,7 +50,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check_list(*t, "inv", core::kInvoiceStatuses);
   check_list(*t, "req", {});
   check_list(*t, "evt", {});
-  if (auto st = http::reject_params(*t); !st) check_error(st.error());
-  else fuzz::require(t->params.empty(), "reject_params refuses any parameter");
+  if (auto st = http::reject_params(*t); !st)
+    check_error(st.error());
+  else
+    fuzz::require(t->params.empty(), "reject_params refuses any parameter");
   return 0;
 }

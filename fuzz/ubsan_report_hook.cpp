@@ -15,8 +15,8 @@
 #include <cstdlib>
 
 extern "C" void __ubsan_get_current_report_data(const char** kind, const char** message,
-                                                const char** file, unsigned* line,
-                                                unsigned* col, char** memory_addr);
+                                                const char** file, unsigned* line, unsigned* col,
+                                                char** memory_addr);
 
 extern "C" void __ubsan_on_report() {
   const char* dir = std::getenv("DVS_UBSAN_REPORT_DIR");

@@ -59,12 +59,15 @@ for h in "${HARNESSES[@]}"; do
   found=("$RUN/$h"/crash-* "$RUN/$h"/leak-* "$RUN/$h"/timeout-* "$RUN/$h"/oom-*)
   shopt -u nullglob
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
   if ((rc != 0)) || ((${#found[@]})); then
     failed+=("$h")
     echo "FUZZ FAILED: $h (exit $rc) after $((SECONDS - start)) s; log: $log" >&2
-    grep -E '^(==[0-9]+==ERROR|SUMMARY|FUZZ PROPERTY|.*runtime error|fuzz env)' "$log" | head -5 >&2 || true
+    grep -E '^(==[0-9]+==ERROR|SUMMARY|FUZZ PROPERTY|.*runtime error|fuzz env)' "$log" |
+      head -5 >&2 || true
     for f in "${found[@]}"; do echo "  input: $f" >&2; done
+    # The input itself, for a CI log whose files are gone (libFuzzer prints it).
+    grep -m1 '^Base64: ' "$log" | cut -c1-2000 >&2 || true
     echo "  reproduce: $BUILD/fuzz/fuzz_$h ${found[0]:-<input>}" >&2
   else
     echo "fuzz $h: ok, ${runs:-?} inputs in $((SECONDS - start)) s, ${cov:-cov: ?}"
