@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: unit (GoogleTest via CTest), integration (the
 # real binary over HTTP, Node's test runner) and browser (the portal in
-# Debian's Chromium, driven by playwright-core from npm; no browser download).
+# Debian's Chromium, driven by playwright-core from npm; no browser download),
+# then the same unit and integration suites under ASan + UBSan and a bounded
+# fuzzing run. DVS_FUZZ_SECONDS sets the seconds per fuzz harness (8).
 source "$(dirname "$0")/lib.sh"
 ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 build ON
@@ -40,3 +42,9 @@ SMOKE=1 BUILD=0 BIN=build/devsphere BACKENDS=sqlite DOCS=0 bench/run > "$WORK/be
 tail -1 "$WORK/bench-smoke.log"
 echo "== secrets sweep (no secret, password, cookie or Authorization in any file the service wrote)"
 node tests/integration/sweep.mjs "$DVS_TEST_SWEEP_DIR"
+# Second and third build directories (docs/fuzzing.md); they reuse the test
+# servers above (sanitize.sh leaves the secrets sweep to the run above).
+echo "== unit and integration suites under ASan + UBSan (scripts/sanitize.sh, build-asan/)"
+scripts/sanitize.sh
+echo "== fuzzing: each libFuzzer harness for ${DVS_FUZZ_SECONDS:-8} s (scripts/fuzz.sh, build-fuzz/)"
+scripts/fuzz.sh "${DVS_FUZZ_SECONDS:-8}"

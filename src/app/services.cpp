@@ -45,6 +45,7 @@ std::string describe_settings(const ServeOptions& o, const std::string& log_form
   line("max_connections", std::to_string(o.max_connections));
   line("read_timeout", std::to_string(o.read_timeout_s) + "s");
   line("idle_timeout", std::to_string(o.idle_timeout_s) + "s");
+  line("key_cache", o.key_cache ? std::to_string(o.key_cache) + " keys" : "off");
   line("log_format", log_format);
   line("log_level", log_level);
   line("access_log", o.access_log ? "on" : "off");
@@ -88,6 +89,10 @@ int serve(const ServeOptions& opts) {
   core::RateLimiter& limiter = *limiter_ptr;
   store::RequestLogWriter log(*store, {});
   service::KeyService keys(*store, hasher, clock);
+  // Revocation-safe through the store's key epoch (core/key_cache.hpp); a
+  // store without one (PostgreSQL) is asked every time.
+  core::KeyCache key_cache(opts.key_cache);
+  if (store->key_epoch()) keys.use_cache(&key_cache);
   // Sign-in throttling shares the limiter, so it holds across nodes too.
   service::SessionService sessions(*store, limiter, clock);
   http::RouterOptions ro;

@@ -130,6 +130,12 @@ int main(int argc, char** argv) {
       ->envname("DVS_MAX_CONNECTIONS")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
+  serve->add_option("--key-cache", so.key_cache,
+                    "API keys kept in memory so a known key is checked without a database "
+                    "read (SQLite; revocation stays immediate); 0 turns it off")
+      ->envname("DVS_KEY_CACHE")
+      ->check(CLI::Range(0, 10000000))
+      ->capture_default_str();
   serve->add_option("--read-timeout", so.read_timeout_s,
                     "seconds a client has to send a whole request")
       ->envname("DVS_READ_TIMEOUT")

@@ -162,7 +162,16 @@ Result<core::ApiKey> KeyService::authenticate(std::string_view header,
   if (header.empty()) return bad(core::KeyOutcome::missing);
   auto token = core::bearer_token(header);
   if (!token || !core::is_well_formed_key(*token)) return bad(core::KeyOutcome::malformed);
-  auto key = store_.find_key_by_hash(hasher_.hash(*token));
+  const core::KeyHash hash = hasher_.hash(*token);
+  // The epoch first, then the key (core/key_cache.hpp).
+  const std::optional<uint64_t> read_epoch =
+      cache_ && cache_->enabled() ? store_.key_epoch() : std::nullopt;
+  const bool cacheable = read_epoch.has_value();
+  const uint64_t epoch = read_epoch.value_or(0);
+  std::optional<core::ApiKey> cached = cacheable ? cache_->get(hash, epoch) : std::nullopt;
+  Result<core::ApiKey> key = cached ? Result<core::ApiKey>(std::move(*cached))
+                                    : store_.find_key_by_hash(hash);
+  if (!cached && key && cacheable) cache_->put(hash, *key, epoch);
   if (!key) {
     if (key.error().code == Errc::not_found) return bad(core::KeyOutcome::unknown);
     out = core::KeyOutcome::unknown;

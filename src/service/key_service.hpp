@@ -1,7 +1,7 @@
 #pragma once
 // API key lifecycle and authentication: the rules, on top of the KeyStore.
 // Used by the CLI, the /v1 middleware and (later) the management API.
-// Thread-safe (it holds no mutable state of its own).
+// Thread-safe (its only mutable state is the optional key cache, which is).
 
 #include <optional>
 #include <string>
@@ -11,6 +11,7 @@
 #include "core/api_key.hpp"
 #include "core/clock.hpp"
 #include "core/errors.hpp"
+#include "core/key_cache.hpp"
 #include "core/metrics.hpp"
 #include "core/models.hpp"
 #include "store/store.hpp"
@@ -72,8 +73,14 @@ class KeyService {
   // so a caller learns nothing about which); unavailable/internal when the
   // store fails.
   // `outcome`, when given, receives why (for metrics).
+  // With a cache (use_cache), a key found before is not read again while the
+  // store's key epoch is unchanged (core/key_cache.hpp); call it inside the
+  // request's read snapshot (Store::read_scope) so the epoch and the key agree.
   Result<core::ApiKey> authenticate(std::string_view authorization_header,
                                     core::KeyOutcome* outcome = nullptr) const;
+  // Caches keys in `cache` (not owned; null for none) when the store has a
+  // key epoch. Set before serving.
+  void use_cache(core::KeyCache* cache) { cache_ = cache; }
 
   // Writes an api_key.expired audit event (dated at the expiry) for each key
   // of the organization that has expired since the last call. Called before
@@ -92,6 +99,7 @@ class KeyService {
   const core::KeyHasher& hasher_;
   const core::Clock& clock_;
   int64_t max_active_keys_;
+  core::KeyCache* cache_ = nullptr;
 };
 
 // Number of Unicode code points in `s` when it is valid UTF-8, else nullopt.

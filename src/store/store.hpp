@@ -11,7 +11,9 @@
 //   the detail logged (never returned, since it could carry data).
 // - Values in and out are owned by the caller; nothing is retained.
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -51,6 +53,11 @@ class KeyStore {
   // The key with this secret hash, whatever its status, or not_found. On the
   // hot path: created_by_email is left empty (get_key has it).
   virtual Result<core::ApiKey> find_key_by_hash(const core::KeyHash& hash) = 0;
+  // The key epoch (core/key_cache.hpp): a counter raised in the same
+  // transaction as every change to a key that matters for authentication.
+  // Nothing when the store has none, or cannot read it cheaply (then keys are
+  // not cached). Read it before the key, in the same snapshot.
+  virtual std::optional<uint64_t> key_epoch() { return std::nullopt; }
   // The key `id` of organization `org_id` (empty org_id: any organization).
   virtual Result<core::ApiKey> get_key(std::string_view org_id, std::string_view id) = 0;
   // All keys of the organization, newest first.

@@ -128,6 +128,29 @@ CREATE INDEX api_keys_expiry ON api_keys(org_id, expiry_audited, expires_at);
 ALTER TABLE leads ADD COLUMN doc TEXT;
 ALTER TABLE invoices ADD COLUMN doc TEXT;
 )sql"},
+    {4, "key epoch", R"sql(
+-- Raised in the same transaction as any change to a key that matters for
+-- authentication, whoever makes it (the server, the CLI, an operator's SQL):
+-- the server's in-memory key cache trusts an entry only while the epoch it
+-- was read at is current (src/core/key_cache.hpp). last_used_at and
+-- expiry_audited are left out: they change often and authenticate nothing. A
+-- new key needs no bump: only keys that were found are cached.
+CREATE TABLE key_epoch (
+  id     INTEGER PRIMARY KEY CHECK (id = 1),
+  value  INTEGER NOT NULL
+);
+INSERT INTO key_epoch(id, value) VALUES (1, 1);
+CREATE TRIGGER api_keys_epoch_update
+AFTER UPDATE OF id, org_id, name, hint, secret_hash, scopes, rate_limit_per_minute, created_at,
+                created_by, expires_at, revoked_at, replaced_by ON api_keys
+BEGIN
+  UPDATE key_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER api_keys_epoch_delete AFTER DELETE ON api_keys
+BEGIN
+  UPDATE key_epoch SET value = value + 1 WHERE id = 1;
+END;
+)sql"},
 };
 }  // namespace
 

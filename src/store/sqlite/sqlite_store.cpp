@@ -565,6 +565,15 @@ Result<core::ApiKey> SqliteStore::find_key_by_hash(const core::KeyHash& hash) {
   return k;
 }
 
+std::optional<uint64_t> SqliteStore::key_epoch() {
+  Conn& c = conn();
+  auto prepared = c.prepare("SELECT value FROM key_epoch WHERE id = 1");
+  if (!prepared) return std::nullopt;
+  Stmt q(c.db(), *prepared);
+  if (q.step() != SQLITE_ROW) return std::nullopt;
+  return static_cast<uint64_t>(q.i64(0));
+}
+
 Result<core::ApiKey> SqliteStore::get_key(std::string_view org_id, std::string_view id) {
   Conn& c = conn();
   DVS_PREPARE(q, c,

@@ -36,6 +36,7 @@ class SqliteStore final : public Store {
 
   Status insert_key(const core::ApiKey& key, const core::AuditEvent* audit) override;
   Result<core::ApiKey> find_key_by_hash(const core::KeyHash& hash) override;
+  std::optional<uint64_t> key_epoch() override;
   Result<core::ApiKey> get_key(std::string_view org_id, std::string_view id) override;
   Result<std::vector<core::ApiKey>> list_keys(std::string_view org_id) override;
   Result<core::ApiKey> revoke_key(std::string_view org_id, std::string_view id,

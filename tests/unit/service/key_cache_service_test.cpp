@@ -1,0 +1,132 @@
+// The key cache behind KeyService::authenticate on a real SQLite database:
+// a change to a key made anywhere (this service, another process such as the
+// CLI, plain SQL) is seen by the very next authentication.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/ids.hpp"
+#include "core/key_cache.hpp"
+#include "service/key_service.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+using namespace dvs;
+
+class KeyCacheServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() /
+          ("dvs-keycache-test-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    path = (dir / "t.db").string();
+    store = std::make_unique<store::SqliteStore>(path);
+    ASSERT_TRUE(store->migrate());
+    org = core::Organization{core::new_id("org"), "Org", 1};
+    ASSERT_TRUE(store->create_org(org).ok());
+    svc = std::make_unique<service::KeyService>(*store, hasher, clock);
+    svc->use_cache(&cache);
+    service::NewKeyRequest req;
+    req.org_id = org.id;
+    req.name = "CRM sync";
+    req.scopes = {"leads:read"};
+    auto issued = svc->create(req);
+    ASSERT_TRUE(issued) << issued.error().message;
+    key_id = issued->key.id;
+    bearer = "Bearer " + issued->secret;
+  }
+  void TearDown() override {
+    svc.reset();
+    store.reset();
+    std::filesystem::remove_all(dir);
+  }
+  // Authenticates as a request does: inside one read snapshot.
+  core::Result<core::ApiKey> auth() {
+    auto snapshot = store->read_scope();
+    return svc->authenticate(bearer);
+  }
+  void exec_elsewhere(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+
+  std::filesystem::path dir;
+  std::string path;
+  core::ManualClock clock{1'800'000'000'000'000};
+  core::KeyHasher hasher;
+  core::KeyCache cache;
+  core::Organization org;
+  std::unique_ptr<store::SqliteStore> store;
+  std::unique_ptr<service::KeyService> svc;
+  std::string key_id, bearer;
+};
+
+TEST_F(KeyCacheServiceTest, ASecondUseIsServedFromTheCache) {
+  ASSERT_TRUE(auth());
+  EXPECT_EQ(cache.hits(), 0u);
+  auto again = auth();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, key_id);
+  EXPECT_EQ(cache.hits(), 1u);
+}
+
+TEST_F(KeyCacheServiceTest, RevokingThroughTheServiceIsSeenAtOnce) {
+  ASSERT_TRUE(auth());
+  ASSERT_TRUE(auth());
+  ASSERT_TRUE(svc->revoke(org.id, key_id, std::nullopt, "127.0.0.1"));
+  auto r = auth();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, core::Errc::invalid_api_key);
+}
+
+TEST_F(KeyCacheServiceTest, RevokingFromAnotherProcessIsSeenAtOnce) {
+  ASSERT_TRUE(auth());
+  ASSERT_TRUE(auth());
+  // Another connection, as the CLI's `keys revoke` or an operator's SQL.
+  exec_elsewhere("UPDATE api_keys SET revoked_at = 1 WHERE id = '" + key_id + "'");
+  EXPECT_FALSE(auth());
+}
+
+TEST_F(KeyCacheServiceTest, ScopeAndLimitChangesAreSeenAtOnce) {
+  ASSERT_TRUE(auth());
+  exec_elsewhere("UPDATE api_keys SET scopes = 'invoices:read', rate_limit_per_minute = 7 "
+                 "WHERE id = '" + key_id + "'");
+  auto k = auth();
+  ASSERT_TRUE(k);
+  EXPECT_FALSE(k->scopes.has(core::Scope::leads_read));
+  EXPECT_EQ(k->rate_limit_per_minute, 7u);
+}
+
+TEST_F(KeyCacheServiceTest, RotationEndsTheOldKeyAtOnceWithoutGrace) {
+  ASSERT_TRUE(auth());
+  auto rotated = svc->rotate(org.id, key_id, 0, std::nullopt, "127.0.0.1");
+  ASSERT_TRUE(rotated);
+  EXPECT_FALSE(auth());
+  bearer = "Bearer " + rotated->secret;
+  EXPECT_TRUE(auth());
+}
+
+TEST_F(KeyCacheServiceTest, ExpiryNeedsNoChangeToTheDatabase) {
+  exec_elsewhere("UPDATE api_keys SET expires_at = " + std::to_string(clock.now_s() + 60) +
+                 " WHERE id = '" + key_id + "'");
+  ASSERT_TRUE(auth());
+  ASSERT_TRUE(auth());
+  clock.advance_us(61'000'000);
+  EXPECT_FALSE(auth());
+}
+
+TEST_F(KeyCacheServiceTest, LastUsedUpdatesDoNotEmptyTheCache) {
+  ASSERT_TRUE(auth());
+  const auto before = store->key_epoch();
+  ASSERT_TRUE(store->touch_keys({{key_id, clock.now_s()}}));
+  EXPECT_EQ(store->key_epoch(), before);
+  ASSERT_TRUE(auth());
+  EXPECT_EQ(cache.hits(), 1u);
+}
