@@ -79,8 +79,9 @@ def sys_cpu():
     return v[3] + v[4], sum(v), v[7]  # idle+iowait, total, steal
 
 
-def mem_kb(pid):
-    out = {"VmRSS": "NA", "VmHWM": "NA"}
+def proc_status(pid, fields=("VmRSS", "VmHWM")):
+    """The first word of each field of /proc/PID/status (kB for Vm*); "NA" when unreadable."""
+    out = dict.fromkeys(fields, "NA")
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -89,7 +90,12 @@ def mem_kb(pid):
                     out[k] = line.split()[1]
     except OSError:
         pass
-    return out["VmRSS"], out["VmHWM"]
+    return out
+
+
+def mem_kb(pid):
+    s = proc_status(pid)
+    return s["VmRSS"], s["VmHWM"]
 
 
 # ---- HTTP -------------------------------------------------------------------
@@ -116,8 +122,10 @@ def metrics(base):
         return None
     if status != 200:
         return None
-    m = {"status": {}}
+    m = {"status": {}, "requests": 0}  # status: /v1 responses by status; requests: every route
     for line in body.decode().splitlines():
+        if line.startswith("dvs_http_requests_total{"):
+            m["requests"] += int(line.rsplit(" ", 1)[1])
         if line.startswith("dvs_http_requests_total{route=\"GET /v1"):
             st = re.search(r'status="([^"]+)"', line).group(1)
             m["status"][st] = m["status"].get(st, 0) + int(line.rsplit(" ", 1)[1])

@@ -3,6 +3,9 @@
 
     plot.py RESULTS.tsv OUT_DIR      -> OUT_DIR/throughput.svg and OUT_DIR/p99.svg
 
+timeseries() draws lines over time the same way (bench/soak.py: memory and
+file descriptors during a soak).
+
 RESULTS.tsv is bench/drive.py's output (one row a wrk run). Each figure has a
 panel per backend and scale; in each, one line per scenario through the
 median of the runs at each connection count, and the nginx gateway measured in
@@ -168,6 +171,61 @@ def figure(agg, metric, title, ylabel, log_y, path):
                     o.append(f'<circle cx="{fx(c):.1f}" cy="{fy(y):.1f}" r="3" fill="{col}">'
                              f'<title>{escape(sc)} c={c}: {y:,.3g}</title></circle>')
     o.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(o) + "\n")
+
+
+def timeseries(panels, title, path, spans=(), xlabel="seconds"):
+    """Line charts over time, one panel under the other, sharing the x axis.
+
+    panels: [(panel title, y label, [(series name, colour, dashed, [(x, y), ...]), ...])];
+    spans: [(x0, x1, label)] shaded in every panel (a warm-up, the compared windows).
+    The y axis starts at 0, so a flat line looks flat and growth is seen to scale.
+    """
+    xs = [x for _, _, series in panels for *_, pts in series for x, _ in pts]
+    if not xs:
+        return
+    x_hi = max(xs) or 1
+    xstep = nice_step(x_hi)
+    x_hi = xstep * math.ceil(x_hi / xstep)
+    W = ML + PW * 2 + MR + 20
+    ph = PH
+    H = 40 + len(panels) * (MT + ph + MB) + 10
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" {FONT} font-size="11">',
+         f'<rect width="{W}" height="{H}" fill="#ffffff"/>',
+         f'<text x="10" y="22" font-size="14" font-weight="bold">{escape(title)}</text>']
+    pw = PW * 2
+    for pi, (ptitle, ylabel, series) in enumerate(panels):
+        ox, oy = 10 + ML, 40 + pi * (MT + ph + MB) + MT
+        vals = [y for *_, pts in series for _, y in pts]
+        step = nice_step(max(max(vals) * 1.1, 1e-9))
+        hi = step * math.ceil(max(vals) * 1.1 / step) if max(vals) > 0 else 1
+        fx = lambda x: ox + x / x_hi * pw
+        fy = lambda y: oy + ph - y / hi * ph
+        o.append(f'<text x="{ox}" y="{oy - 10}" font-weight="bold">{escape(ptitle)}</text>')
+        for x0, x1, label in spans:
+            o.append(f'<rect x="{fx(x0):.1f}" y="{oy}" width="{fx(x1) - fx(x0):.1f}" height="{ph}" fill="#f2f2f2"/>')
+            o.append(f'<text x="{(fx(x0) + fx(x1)) / 2:.1f}" y="{oy + 12}" text-anchor="middle" fill="#777777">{escape(label)}</text>')
+        o.append(f'<rect x="{ox}" y="{oy}" width="{pw}" height="{ph}" fill="none" stroke="#bbbbbb"/>')
+        for i in range(int(round(hi / step)) + 1):
+            y = fy(i * step)
+            o.append(f'<line x1="{ox}" y1="{y:.1f}" x2="{ox + pw}" y2="{y:.1f}" stroke="#eeeeee"/>')
+            o.append(f'<text x="{ox - 5}" y="{y + 4:.1f}" text-anchor="end">{fmt_num(i * step)}</text>')
+        for i in range(int(round(x_hi / xstep)) + 1):
+            x = fx(i * xstep)
+            o.append(f'<text x="{x:.1f}" y="{oy + ph + 14}" text-anchor="middle">{fmt_num(i * xstep)}</text>')
+        o.append(f'<text x="{ox + pw / 2}" y="{oy + ph + 30}" text-anchor="middle" fill="#555555">{escape(xlabel)}</text>')
+        o.append(f'<text transform="translate({ox - 48},{oy + ph / 2}) rotate(-90)" text-anchor="middle" fill="#555555">{escape(ylabel)}</text>')
+        lx = ox + pw
+        for name, col, dashed, pts in reversed(series):
+            d = " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in pts)
+            dash = ' stroke-dasharray="6 4"' if dashed else ""
+            o.append(f'<polyline points="{d}" fill="none" stroke="{col}" stroke-width="2"{dash}/>')
+            lx -= 7 * len(name) + 40
+            o.append(f'<line x1="{lx}" y1="{oy - 14}" x2="{lx + 24}" y2="{oy - 14}" stroke="{col}" stroke-width="2.5"{dash}/>')
+            o.append(f'<text x="{lx + 30}" y="{oy - 10}">{escape(name)}</text>')
+    o.append("</svg>")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write("\n".join(o) + "\n")
 

@@ -231,6 +231,21 @@ def build(a):
     return "\n".join(o) + "\n"
 
 
+def replace_block(path, block, begin, end):
+    """Puts `block` (which starts with `begin` and ends with `end`) in place of
+    the one between those markers in the file at `path`, or appends it when
+    the markers are missing. Nothing else in the file is touched."""
+    with open(path) as f:
+        text = f.read()
+    if begin in text and end in text:
+        i, j = text.index(begin), text.index(end) + len(end)
+        text = text[:i] + block.rstrip("\n") + text[j:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--from", dest="prefix", required=True, help="bench/results/bench-STAMP")
@@ -248,15 +263,7 @@ def main():
         f.write(block)
     print(block)
     if a.docs:
-        with open(a.docs) as f:
-            text = f.read()
-        if BEGIN in text and END in text:
-            i, j = text.index(BEGIN), text.index(END) + len(END)
-            text = text[:i] + block.rstrip("\n") + text[j:]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block
-        with open(a.docs, "w") as f:
-            f.write(text)
+        replace_block(a.docs, block, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,11 @@
 -- present, into X-Forwarded-For. bench/seed.py writes these files
 -- (req-<scenario>.tsv), pairing each lead id with a key of its organization.
 --
+-- With $BENCH_DELAY_MS set, each connection waits that long before each of
+-- its requests (wrk's delay()), which caps the rate at -c * 1000 / MS a second:
+-- bench/soak uses it with "Connection: close" to churn connections at a
+-- steady rate rather than as fast as the loopback allows.
+--
 -- Like the nginx kit's keys.lua, every request is rendered once in init(), so
 -- request() is one table index and the load generator stays cheap; done()
 -- prints the kit's ANCHOR_RESULT line (same fields as its wrk/report.lua).
@@ -46,6 +51,14 @@ function init(args)
       os.exit(2)
    end
    math.randomseed(os.time() * 1000 + (bench_tid or 0))
+end
+
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if delay_ms and delay_ms > 0 then
+   -- Defined only when asked for: wrk looks for delay() once, at start.
+   function delay()
+      return delay_ms
+   end
 end
 
 function request()
