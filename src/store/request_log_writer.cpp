@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 #include <chrono>
 
 namespace dvs::store {
@@ -76,8 +78,17 @@ void RequestLogWriter::flush(std::vector<core::RequestLogEntry>& batch,
   batch.clear();
   touches.clear();
   // Forget keys idle for long so the map does not grow without bound.
-  std::lock_guard lock(mu_);
-  if (last_minute_.size() > 100'000) last_minute_.clear();
+  {
+    std::lock_guard lock(mu_);
+    if (last_minute_.size() > 100'000) last_minute_.clear();
+  }
+  // After a backlog (a slow disk, a burst), give its memory back rather than
+  // keep the largest queue ever seen for the life of the process: `batch`
+  // is the queue's former buffer, swapped in again at the next flush.
+  if (batch.capacity() > 4 * opts_.batch_size) {
+    std::vector<core::RequestLogEntry>().swap(batch);
+    ::malloc_trim(0);
+  }
 }
 
 void RequestLogWriter::stop() {

@@ -7,6 +7,7 @@
 // timeout makes concurrent writers (the request-log thread, a CLI import)
 // wait for each other instead of failing.
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -87,8 +88,11 @@ class SqliteStore final : public Store {
 
  private:
   Conn& conn();
+  // Ends WAL growth under constant reads (append_requests).
+  void restart_wal_if_due(Conn& c);
   std::string path_;
   uint64_t instance_;
+  std::atomic<int64_t> wal_restarted_ms_{0};
 };
 
 }  // namespace dvs::store
