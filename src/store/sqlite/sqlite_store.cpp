@@ -58,7 +58,7 @@ core::Error db_error(sqlite3* db, int rc, const char* what) {
         last_log_us.compare_exchange_strong(last, now)) {
       const uint64_t n = suppressed.exchange(0);
       spdlog::error("sqlite: {}: {} ({}){}", what, msg, rc,
-                    n ? fmt::format("; {} more storage errors in the last minute", n) : "");
+                    n ? fmt::format("; {} more storage errors since the last such line", n) : "");
     } else {
       suppressed.fetch_add(1, std::memory_order_relaxed);
     }
