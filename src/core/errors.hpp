@@ -35,7 +35,9 @@ struct Error {
   Errc code;
   std::string message;
   std::string param;
-  int64_t retry_after_s = 0;  // rate_limited: seconds until a retry may succeed
+  // rate_limited: seconds until a retry may succeed; unavailable: a hint
+  // (0: the default of 1 s; more when the disk is full or read-only).
+  int64_t retry_after_s = 0;
 };
 
 inline Error make_error(Errc code, std::string message, std::string param = {}) {

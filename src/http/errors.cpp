@@ -69,7 +69,8 @@ Response error_response(const core::Error& err, std::string_view request_id) {
     r.set("WWW-Authenticate",
           "Bearer realm=\"DevSphere API\", error=\"insufficient_scope\", scope=\"" + err.param +
               "\"");
-  if (err.code == Errc::unavailable) r.set("Retry-After", "1");
+  if (err.code == Errc::unavailable)
+    r.set("Retry-After", err.retry_after_s > 0 ? std::to_string(err.retry_after_s) : "1");
   if (err.code == Errc::rate_limited && err.retry_after_s > 0)
     r.set("Retry-After", std::to_string(err.retry_after_s));
   return r;

@@ -204,6 +204,12 @@ Response Router::metrics(const Request& req, const std::string& rid) {
     gauge("dvs_db_pool_connections", "Database pool size (0 without a pool).", "", pool.size);
     gauge("dvs_db_pool_connections_open", "Database connections open.", "", pool.open);
     gauge("dvs_db_pool_connections_in_use", "Database connections lent out.", "", pool.in_use);
+    const auto writes = store_.write_health();
+    gauge("dvs_db_write_failures_total",
+          "Database writes refused by the storage (disk full, read-only, I/O error).", "",
+          writes.failures, "counter");
+    gauge("dvs_db_writes_failing", "1 while database writes fail so (until one succeeds).", "",
+          writes.failing ? 1 : 0);
     const auto state = limiter_.health();
     out.append("# HELP dvs_rate_limiter_state 1 for the rate limiter's current state.\n");
     out.append("# TYPE dvs_rate_limiter_state gauge\n");

@@ -66,14 +66,39 @@ void RequestLogWriter::flush(std::vector<core::RequestLogEntry>& batch,
     std::lock_guard lock(mu_);
     if (st.ok()) {
       written_ += batch.size();
+      if (failing_) {
+        failing_ = false;
+        spdlog::warn("request log: writing again ({} entries dropped while the database refused "
+                     "writes)",
+                     dropped_ - dropped_before_failing_);
+      }
     } else {
+      // A full disk or read-only database fails every batch for as long as it
+      // lasts: the first drop is logged, then one line a minute.
+      const auto now = std::chrono::steady_clock::now();
+      const bool first = !failing_;
+      if (first) {
+        failing_ = true;
+        dropped_before_failing_ = dropped_;
+      }
       dropped_ += batch.size();
-      spdlog::error("request log: dropped {} entries: {}", batch.size(), st.error().message);
+      if (first || now - last_drop_log_ >= std::chrono::minutes(1)) {
+        last_drop_log_ = now;
+        spdlog::error("request log: dropped {} entries ({} in all): {}", batch.size(), dropped_,
+                      st.error().message);
+      }
     }
   }
   if (!touches.empty()) {
     auto st = store_.touch_keys(touches);
-    if (!st.ok()) spdlog::warn("request log: last_used_at not updated: {}", st.error().message);
+    if (!st.ok()) {
+      // Kept for the next flush (last_used_at only ever rises, so a late
+      // write is right), within a bound, and not once stopping: the last
+      // flush must end.
+      std::lock_guard lock(mu_);
+      if (!stopping_ && touches_.size() + touches.size() <= kMaxPendingTouches)
+        touches_.insert(touches_.end(), touches.begin(), touches.end());
+    }
   }
   batch.clear();
   touches.clear();

@@ -9,8 +9,12 @@
 //
 // Thread-safe. When the queue holds `max_queue` entries (the database is
 // down or far behind) new entries are dropped and counted, so memory stays
-// bounded; stop() drains everything still queued.
+// bounded; stop() drains everything still queued. A batch the database
+// refuses (down, disk full, read-only) after a few retries is dropped and
+// counted too; the writer keeps going and writes again once the database
+// takes writes. Failed last_used_at updates are kept for the next batch.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -59,6 +63,10 @@ class RequestLogWriter {
   bool started_ = false;
   uint64_t written_ = 0;
   uint64_t dropped_ = 0;
+  bool failing_ = false;                // the last batch was dropped
+  uint64_t dropped_before_failing_ = 0;  // dropped_ when batches began to fail
+  std::chrono::steady_clock::time_point last_drop_log_{};
+  static constexpr size_t kMaxPendingTouches = 100'000;
   std::thread thread_;
 };
 

@@ -6,8 +6,9 @@
 // - Thread-safe: any thread may call any method; implementations keep one
 //   connection per thread (SQLite) or a pool (PostgreSQL).
 // - Nothing found: Errc::not_found (for single objects); lists are empty.
-// - A unique constraint broken: Errc::conflict. Storage unreachable or busy
-//   beyond its timeout: Errc::unavailable. Anything else: Errc::internal, with
+// - A unique constraint broken: Errc::conflict. Storage unreachable, busy
+//   beyond its timeout, full or read-only: Errc::unavailable (a write that
+//   fails so changes nothing; reads go on where the storage allows). Anything else: Errc::internal, with
 //   the detail logged (never returned, since it could carry data).
 // - Values in and out are owned by the caller; nothing is retained.
 
@@ -158,6 +159,13 @@ struct PoolStats {
   size_t in_use = 0;  // connections lent out now
 };
 
+// Writes the storage itself refused (a full disk, a read-only database or
+// file system, I/O errors), for metrics. Zero for backends that do not count.
+struct WriteHealth {
+  uint64_t failures = 0;  // such failed writes since start
+  bool failing = false;   // the most recent write failed so
+};
+
 class Store : public OrgStore,
               public KeyStore,
               public SessionStore,
@@ -181,6 +189,7 @@ class Store : public OrgStore,
   // Cheap reachability check for /readyz.
   virtual Status ping() = 0;
   virtual PoolStats pool_stats() const { return {}; }
+  virtual WriteHealth write_health() const { return {}; }
 };
 
 }  // namespace dvs::store

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <condition_variable>
 #include <cstring>
@@ -316,9 +317,28 @@ PGconn* connect_pg(const std::string& url) {
 
 // ---- a connection ----
 
+// Whether the server takes writes: refusals for a full disk (53100), a
+// read-only transaction (25006: default_transaction_read_only, a hot standby
+// after a failover) or an I/O error (class 58). Thread-safe (atomics).
+struct PostgresStore::Health {
+  std::atomic<uint64_t> failures{0};
+  std::atomic<bool> failing{false};
+  void write_failed(std::string_view sqlstate) {
+    failures.fetch_add(1, std::memory_order_relaxed);
+    if (!failing.exchange(true))
+      spdlog::error("postgres: writes are failing ({}): the disk is full or the database is "
+                    "read-only; reads go on, writes answer 503 until it takes writes again",
+                    sqlstate);
+  }
+  void write_succeeded() {
+    if (failing.load(std::memory_order_relaxed) && failing.exchange(false))
+      spdlog::warn("postgres: writes succeed again ({} refused since start)", failures.load());
+  }
+};
+
 class PostgresStore::Conn {
  public:
-  Conn(PGconn* pg, const std::string* url) : pg_(pg), url_(url) {}
+  Conn(PGconn* pg, const std::string* url, Health* health) : pg_(pg), url_(url), health_(health) {}
   ~Conn() { PQfinish(pg_); }
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
@@ -467,7 +487,18 @@ class PostgresStore::Conn {
 
   core::Result<Res> check(Res r, const char* what) {
     auto st = r.status();
-    if (r.get() && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) return r;
+    if (r.get() && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) {
+      // A write that committed (on its own, or COMMIT itself) ends a run of
+      // refused writes.
+      if (health_->failing.load(std::memory_order_relaxed) &&
+          PQtransactionStatus(pg_) == PQTRANS_IDLE) {
+        std::string_view tag = PQcmdStatus(r.get());
+        if (tag.starts_with("INSERT") || tag.starts_with("UPDATE") ||
+            tag.starts_with("DELETE") || tag == "COMMIT")
+          health_->write_succeeded();
+      }
+      return r;
+    }
     return error(r.get(), what);
   }
 
@@ -490,6 +521,14 @@ class PostgresStore::Conn {
     const char* primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
     std::string msg = clean_message(primary ? primary : PQerrorMessage(pg_), *url_);
     spdlog::error("postgres: {}: {} ({})", what, msg, s.empty() ? "no SQLSTATE" : s);
+    // Storage that refuses writes until an operator acts: a full disk, a
+    // read-only database or standby, I/O errors.
+    if (s == "53100" || s == "25006" || s.starts_with("58")) {
+      health_->write_failed(s);
+      auto e = make_error(Errc::unavailable, "the database is unavailable");
+      if (!s.starts_with("58")) e.retry_after_s = 30;
+      return e;
+    }
     // Unreachable, shutting down, out of resources, or busy with locks.
     if (broken_ || s.starts_with("08") || s.starts_with("53") || s.starts_with("57P") ||
         s == "40001" || s == "40P01" || s == "55P03" || s == "57014")
@@ -499,6 +538,7 @@ class PostgresStore::Conn {
 
   PGconn* pg_;
   const std::string* url_;  // the store's, for scrubbing messages
+  Health* health_;          // the store's
   std::unordered_map<std::string, std::string, SvHash, std::equal_to<>> names_;
   bool broken_ = false;
 };
@@ -532,9 +572,11 @@ class PostgresStore::Pool {
       throw std::runtime_error("cannot connect to PostgreSQL at " + mask_db_password(url_) + ": " +
                                msg);
     }
-    all_.push_back(std::make_unique<Conn>(pg, &url_));
+    all_.push_back(std::make_unique<Conn>(pg, &url_, &health_));
     idle_.push_back(all_.back().get());
   }
+
+  const Health& health() const { return health_; }
 
   PoolStats stats() {
     std::lock_guard lk(mu_);
@@ -578,7 +620,7 @@ class PostgresStore::Pool {
       spdlog::error("postgres: cannot connect: {}", msg);
       return make_error(Errc::unavailable, "the database is unavailable");
     }
-    all_.push_back(std::make_unique<Conn>(pg, &url_));
+    all_.push_back(std::make_unique<Conn>(pg, &url_, &health_));
     return Lease(this, all_.back().get());
   }
 
@@ -599,6 +641,7 @@ class PostgresStore::Pool {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Conn>> all_;  // every open connection (owned)
   std::vector<Conn*> idle_;                 // those not lent out
+  Health health_;                           // shared by the connections
   size_t opening_ = 0;                      // being opened outside the lock
 };
 
@@ -857,6 +900,10 @@ Result<int> PostgresStore::migrate() {
 }
 
 PoolStats PostgresStore::pool_stats() const { return pool_->stats(); }
+
+WriteHealth PostgresStore::write_health() const {
+  return WriteHealth{pool_->health().failures.load(), pool_->health().failing.load()};
+}
 
 Status PostgresStore::ping() {
   PG_CONN(c);

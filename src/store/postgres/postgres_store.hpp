@@ -44,6 +44,7 @@ class PostgresStore final : public Store {
   Result<int> migrate() override;
   Status ping() override;
   PoolStats pool_stats() const override;
+  WriteHealth write_health() const override;
 
   Status create_org(const core::Organization& org) override;
   Result<core::Organization> get_org(std::string_view id) override;
@@ -104,6 +105,7 @@ class PostgresStore final : public Store {
 
   class Conn;  // one connection and its prepared statements; internal
   class Pool;  // internal
+  struct Health;  // whether the server takes writes; internal
 
  private:
   std::unique_ptr<Pool> pool_;

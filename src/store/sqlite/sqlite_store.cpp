@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -24,21 +25,198 @@ namespace {
 
 std::atomic<uint64_t> g_next_instance{1};
 
+int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Failures of the storage under the database rather than of a statement or
+// the data: a full disk (SQLITE_FULL), a read-only file, folder or file system
+// (SQLITE_READONLY_*, SQLITE_PERM, SQLITE_CANTOPEN), I/O errors (SQLITE_IOERR_*,
+// including EROFS and ENOSPC reported by write, fsync or the -shm mapping).
+// They pass when the operator frees space or remounts, so callers get
+// unavailable (503), never internal.
+bool is_storage_error(int base) {
+  return base == SQLITE_FULL || base == SQLITE_READONLY || base == SQLITE_IOERR ||
+         base == SQLITE_CANTOPEN || base == SQLITE_PERM;
+}
+
+// A full disk fails every write for as long as it lasts: one log line per
+// kStorageLogEveryUs at most, with the number of failures left out, instead
+// of one per request.
+constexpr int64_t kStorageLogEveryUs = 60'000'000;
+
 core::Error db_error(sqlite3* db, int rc, const char* what) {
   int base = rc & 0xFF;
   if (base == SQLITE_CONSTRAINT) return make_error(Errc::conflict, "already exists");
-  spdlog::error("sqlite: {}: {} ({})", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc);
-  if (base == SQLITE_BUSY || base == SQLITE_LOCKED || base == SQLITE_CANTOPEN ||
-      base == SQLITE_IOERR || base == SQLITE_FULL)
+  const char* msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  if (is_storage_error(base)) {
+    static std::atomic<int64_t> last_log_us{0};
+    static std::atomic<uint64_t> suppressed{0};
+    const int64_t now = steady_us();
+    int64_t last = last_log_us.load(std::memory_order_relaxed);
+    if ((last == 0 || now - last >= kStorageLogEveryUs) &&
+        last_log_us.compare_exchange_strong(last, now)) {
+      const uint64_t n = suppressed.exchange(0);
+      spdlog::error("sqlite: {}: {} ({}){}", what, msg, rc,
+                    n ? fmt::format("; {} more storage errors since the last such line", n) : "");
+    } else {
+      suppressed.fetch_add(1, std::memory_order_relaxed);
+    }
+    auto e = make_error(Errc::unavailable, "the database is unavailable");
+    // Space or a writable mount comes back in minutes, not in a second.
+    if (base == SQLITE_FULL || base == SQLITE_READONLY) e.retry_after_s = 30;
+    return e;
+  }
+  spdlog::error("sqlite: {}: {} ({})", what, msg, rc);
+  // Locks held too long, a WAL lock protocol race, memory: transient too.
+  if (base == SQLITE_BUSY || base == SQLITE_LOCKED || base == SQLITE_PROTOCOL ||
+      base == SQLITE_NOMEM)
     return make_error(Errc::unavailable, "the database is unavailable");
   return make_error(Errc::internal, "database error");
 }
+
+}  // namespace
+
+// Whether the storage takes writes, shared by the store and its connections.
+// Thread-safe (atomics).
+struct SqliteStore::Health {
+  std::atomic<uint64_t> failures{0};  // writes refused by the storage since start
+  std::atomic<bool> failing{false};   // the last write was refused so
+  std::atomic<bool> read_only_logged{false};
+  // Serializes opening and closing read-only connections (see open_conn()).
+  std::mutex open_mu;
+  int transient_open = 0;  // read-only connections open now (under open_mu)
+
+  // A write failed with `rc`. The first failure of a run is logged; db_error
+  // logs (throttled) each one.
+  void write_failed(int rc) {
+    if (!is_storage_error(rc & 0xFF)) return;
+    failures.fetch_add(1, std::memory_order_relaxed);
+    if (!failing.exchange(true))
+      spdlog::error(
+          "sqlite: writes are failing ({}): the disk is full or the database is read-only; "
+          "reads go on, writes answer 503 until space or write access returns",
+          sqlite3_errstr(rc));
+  }
+  void write_succeeded() {
+    if (failing.load(std::memory_order_relaxed) && failing.exchange(false)) {
+      read_only_logged = false;
+      spdlog::warn("sqlite: writes succeed again ({} refused since start)", failures.load());
+    }
+  }
+};
+
+class SqliteStore::Conn {
+ public:
+  Conn(const std::string& path, std::shared_ptr<Health> health) : health_(std::move(health)) {
+    int rc = sqlite3_open_v2(path.c_str(), &db_,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw std::runtime_error("cannot open SQLite database " + path + ": " + msg);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    // Keep the -wal and -shm files when the last connection closes (they are
+    // checkpointed, so they hold nothing the database file lacks): without
+    // them SQLite cannot even read a WAL database from a read-only file
+    // system, and a volume that comes back read-only would serve no reads.
+    int persist = 1;
+    (void)sqlite3_file_control(db_, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    // WAL: readers never block the writer; NORMAL sync is durable across a
+    // process crash (the WAL is fsync'ed at checkpoints).
+    for (const char* pragma :
+         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
+          "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=134217728", "PRAGMA cache_size=-8192",
+          "PRAGMA journal_size_limit=67108864"}) {
+      char* err = nullptr;
+      if (sqlite3_exec(db_, pragma, nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string msg = err ? err : "?";
+        sqlite3_free(err);
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw std::runtime_error("cannot set up SQLite database " + path + ": " + msg);
+      }
+    }
+  }
+  ~Conn() {
+    for (auto& [sql, s] : cache_) sqlite3_finalize(s);
+    sqlite3_close(db_);
+    if (transient_) {
+      std::lock_guard lk(health_->open_mu);
+      --health_->transient_open;
+    }
+  }
+  // A prepared statement for `sql`, from the cache when seen before.
+  core::Result<sqlite3_stmt*> prepare(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it != cache_.end()) return it->second;
+    sqlite3_stmt* s = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+    if (rc != SQLITE_OK) return db_error(db_, rc, "prepare");
+    cache_.emplace(sql, s);
+    return s;
+  }
+  core::Status exec(const char* sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      if (!is_storage_error(rc & 0xFF)) spdlog::error("sqlite exec: {}", err ? err : "?");
+      sqlite3_free(err);
+      return db_error(db_, rc, "exec");
+    }
+    return {};
+  }
+  sqlite3* db() { return db_; }
+
+  // Outcome of a write (a statement run outside a transaction, BEGIN IMMEDIATE
+  // or COMMIT): keeps the store's Health current. A write refused as
+  // read-only makes the connection transient (closed after this use), so
+  // that writes can resume once the file system is writable again.
+  void write_failed(int rc) {
+    health_->write_failed(rc);
+    if ((rc & 0xFF) == SQLITE_READONLY && !transient_) {
+      std::lock_guard lk(health_->open_mu);
+      make_transient_locked();
+    }
+  }
+  void write_succeeded() { health_->write_succeeded(); }
+
+  // SQLite opens the file read-only, silently, when the file or its file
+  // system is read-only: reads work, writes fail with SQLITE_READONLY.
+  bool read_only() { return sqlite3_db_readonly(db_, "main") == 1; }
+  // Closed when its current use ends instead of being kept for the thread.
+  bool transient() const { return transient_; }
+  void make_transient_locked() {
+    if (transient_) return;
+    transient_ = true;
+    ++health_->transient_open;
+  }
+  // Uses of the connection in progress on its thread (nested: a read scope
+  // and the calls inside it).
+  int acquire() { return ++uses_; }
+  int release() { return --uses_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::shared_ptr<Health> health_;
+  bool transient_ = false;
+  int uses_ = 0;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+namespace {
 
 // A cached prepared statement in use; resets it (and clears bindings) when
 // it goes out of scope, so the cache can hand it out again.
 class Stmt {
  public:
-  Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
+  Stmt(SqliteStore::Conn& c, sqlite3_stmt* s) : c_(c), db_(c.db()), s_(s) {}
   Stmt(const Stmt&) = delete;
   ~Stmt() {
     sqlite3_reset(s_);
@@ -74,10 +252,15 @@ class Stmt {
   }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int step() { return sqlite3_step(s_); }
-  // Runs a statement that returns no rows.
+  // Runs a statement that writes and returns no rows. Outside a transaction
+  // its outcome is the write's; inside one, the transaction's commit decides.
   core::Status run(const char* what) {
     int rc = step();
-    if (rc == SQLITE_DONE || rc == SQLITE_ROW) return {};
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
+      if (sqlite3_get_autocommit(db_)) c_.write_succeeded();
+      return {};
+    }
+    c_.write_failed(rc);
     return db_error(db_, rc, what);
   }
   std::string str(int c) const {
@@ -100,86 +283,37 @@ class Stmt {
   sqlite3* db() const { return db_; }
 
  private:
+  SqliteStore::Conn& c_;
   sqlite3* db_;
   sqlite3_stmt* s_;
 };
 
-}  // namespace
-
-class SqliteStore::Conn {
- public:
-  explicit Conn(const std::string& path) {
-    int rc = sqlite3_open_v2(path.c_str(), &db_,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
-    if (rc != SQLITE_OK) {
-      std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-      sqlite3_close(db_);
-      db_ = nullptr;
-      throw std::runtime_error("cannot open SQLite database " + path + ": " + msg);
-    }
-    sqlite3_busy_timeout(db_, 5000);
-    // WAL: readers never block the writer; NORMAL sync is durable across a
-    // process crash (the WAL is fsync'ed at checkpoints).
-    for (const char* pragma :
-         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
-          "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=134217728", "PRAGMA cache_size=-8192",
-          "PRAGMA journal_size_limit=67108864"}) {
-      char* err = nullptr;
-      if (sqlite3_exec(db_, pragma, nullptr, nullptr, &err) != SQLITE_OK) {
-        std::string msg = err ? err : "?";
-        sqlite3_free(err);
-        sqlite3_close(db_);
-        db_ = nullptr;
-        throw std::runtime_error("cannot set up SQLite database " + path + ": " + msg);
-      }
-    }
-  }
-  ~Conn() {
-    for (auto& [sql, s] : cache_) sqlite3_finalize(s);
-    sqlite3_close(db_);
-  }
-  // A prepared statement for `sql`, from the cache when seen before.
-  core::Result<sqlite3_stmt*> prepare(const std::string& sql) {
-    auto it = cache_.find(sql);
-    if (it != cache_.end()) return it->second;
-    sqlite3_stmt* s = nullptr;
-    int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
-                                SQLITE_PREPARE_PERSISTENT, &s, nullptr);
-    if (rc != SQLITE_OK) return db_error(db_, rc, "prepare");
-    cache_.emplace(sql, s);
-    return s;
-  }
-  core::Status exec(const char* sql) {
-    char* err = nullptr;
-    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
-    if (rc != SQLITE_OK) {
-      spdlog::error("sqlite exec: {}", err ? err : "?");
-      sqlite3_free(err);
-      return db_error(nullptr, rc, "exec");
-    }
-    return {};
-  }
-  sqlite3* db() { return db_; }
-
- private:
-  sqlite3* db_ = nullptr;
-  std::unordered_map<std::string, sqlite3_stmt*> cache_;
-};
-
-namespace {
-
 // BEGIN IMMEDIATE ... COMMIT, rolled back unless commit() succeeded.
+//
+// A statement that fails inside (SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY)
+// may already have rolled the whole transaction back by itself, or left it
+// open: the destructor rolls back only a transaction still open, so the
+// connection is always back in autocommit mode, usable by the next caller.
 class Tx {
  public:
-  explicit Tx(SqliteStore::Conn& c) : c_(c) { began_ = c_.exec("BEGIN IMMEDIATE"); }
+  explicit Tx(SqliteStore::Conn& c) : c_(c) {
+    began_ = c_.exec("BEGIN IMMEDIATE");
+    if (!began_.ok()) c_.write_failed(sqlite3_extended_errcode(c_.db()));
+  }
   ~Tx() {
-    if (began_.ok() && !done_) (void)c_.exec("ROLLBACK");
+    if (!began_.ok() || done_ || sqlite3_get_autocommit(c_.db())) return;
+    if (sqlite3_exec(c_.db(), "ROLLBACK", nullptr, nullptr, nullptr) != SQLITE_OK)
+      spdlog::error("sqlite: rollback failed: {}", sqlite3_errmsg(c_.db()));
   }
   const core::Status& began() const { return began_; }
   core::Status commit() {
     auto s = c_.exec("COMMIT");
-    if (s.ok()) done_ = true;
+    if (s.ok()) {
+      done_ = true;
+      c_.write_succeeded();
+    } else {
+      c_.write_failed(sqlite3_extended_errcode(c_.db()));
+    }
     return s;
   }
 
@@ -192,7 +326,7 @@ class Tx {
 #define DVS_PREPARE(var, conn, sql)            \
   auto var##_p = (conn).prepare(sql);          \
   if (!var##_p) return var##_p.error();        \
-  Stmt var((conn).db(), *var##_p)
+  Stmt var((conn), *var##_p)
 
 #define DVS_TRY(expr)                  \
   do {                                 \
@@ -324,7 +458,8 @@ core::Result<core::Page<T>> read_page(Stmt& s, const core::ListQuery& q, Reader 
 
 }  // namespace
 
-SqliteStore::SqliteStore(std::string path) : path_(std::move(path)), instance_(g_next_instance++) {
+SqliteStore::SqliteStore(std::string path)
+    : path_(std::move(path)), instance_(g_next_instance++), health_(std::make_shared<Health>()) {
   std::filesystem::path p(path_);
   if (p.has_parent_path()) {
     std::error_code ec;
@@ -333,7 +468,7 @@ SqliteStore::SqliteStore(std::string path) : path_(std::move(path)), instance_(g
       throw std::runtime_error("cannot create folder " + p.parent_path().string() + ": " +
                                ec.message());
   }
-  conn();  // opens now, so a bad path fails at start-up
+  (void)Lease(*this);  // opens now, so a bad path fails at start-up
 }
 
 namespace {
@@ -348,10 +483,39 @@ std::unordered_map<uint64_t, std::unique_ptr<SqliteStore::Conn>>& thread_conns()
 
 SqliteStore::~SqliteStore() { thread_conns().erase(instance_); }
 
-SqliteStore::Conn& SqliteStore::conn() {
-  auto& c = thread_conns()[instance_];
-  if (!c) c = std::make_unique<Conn>(path_);
-  return *c;
+// Why connections on a read-only file system are transient: every
+// connection of a process to one database shares one -shm mapping, and the
+// first to open it on a read-only file system maps it read-only. While any
+// connection holding it stays open, connections opened later share it and
+// cannot write, even after the file system is remounted read-write. So a
+// connection opened read-only, or opened while one is open, is closed as soon
+// as its use ends; once none is left open the next one maps the -shm
+// read-write again. Opening and closing them under one mutex makes "while
+// one is open" exact.
+std::unique_ptr<SqliteStore::Conn> SqliteStore::open_conn() {
+  std::lock_guard lk(health_->open_mu);
+  auto c = std::make_unique<Conn>(path_, health_);
+  const bool read_only = c->read_only();
+  if (read_only || health_->transient_open > 0) c->make_transient_locked();
+  if (read_only && !health_->read_only_logged.exchange(true))
+    spdlog::warn("sqlite: {} is read-only: serving reads; writes answer 503 until it is writable",
+                 path_);
+  return c;
+}
+
+SqliteStore::Lease::Lease(SqliteStore& store) : store_(store) {
+  auto& slot = thread_conns()[store.instance_];
+  if (!slot) slot = store.open_conn();
+  c_ = slot.get();
+  c_->acquire();
+}
+
+SqliteStore::Lease::~Lease() {
+  if (c_->release() == 0 && c_->transient()) thread_conns().erase(store_.instance_);
+}
+
+WriteHealth SqliteStore::write_health() const {
+  return WriteHealth{health_->failures.load(), health_->failing.load()};
 }
 
 namespace {
@@ -367,41 +531,55 @@ namespace {
 // costs two cached-statement steps.
 class SqliteReadScope final : public Store::ReadScope {
  public:
-  explicit SqliteReadScope(SqliteStore::Conn& c) : c_(c) { open_ = step("BEGIN"); }
+  explicit SqliteReadScope(SqliteStore& store) : lease_(store), c_(*lease_) {
+    open_ = step("BEGIN");
+  }
   ~SqliteReadScope() override {
-    if (open_) (void)step("COMMIT");
+    if (open_ && !sqlite3_get_autocommit(c_.db())) (void)step("COMMIT");
   }
 
  private:
   bool step(const std::string& sql) {
     auto p = c_.prepare(sql);
     if (!p) return false;
-    Stmt s(c_.db(), *p);
+    Stmt s(c_, *p);
     return s.step() == SQLITE_DONE;
   }
+  SqliteStore::Lease lease_;  // the calls inside the scope use the same connection
   SqliteStore::Conn& c_;
   bool open_;
 };
 }  // namespace
 
 std::unique_ptr<Store::ReadScope> SqliteStore::read_scope() {
-  return std::make_unique<SqliteReadScope>(conn());
+  return std::make_unique<SqliteReadScope>(*this);
 }
 
 Result<int> SqliteStore::migrate() {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_TRY(c.exec(
       "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT "
       "NULL, applied_at INTEGER NOT NULL)"));
   int applied = 0;
+  auto is_applied = [&c](int version) -> Result<bool> {
+    DVS_PREPARE(q, c, "SELECT 1 FROM schema_migrations WHERE version = ?");
+    q.integer(1, version);
+    int rc = q.step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(c.db(), rc, "migrations");
+    return rc == SQLITE_ROW;
+  };
   for (const auto& m : sqlite_migrations()) {
+    // Looked up before taking the write lock, so an up-to-date database on a
+    // read-only file system starts (read-only) instead of failing here.
+    auto done = is_applied(m.version);
+    if (!done) return done.error();
+    if (*done) continue;
     Tx tx(c);
     DVS_TRY(tx.began());
-    {
-      DVS_PREPARE(q, c, "SELECT 1 FROM schema_migrations WHERE version = ?");
-      q.integer(1, m.version);
-      if (q.step() == SQLITE_ROW) continue;
-    }
+    done = is_applied(m.version);  // another process may have applied it meanwhile
+    if (!done) return done.error();
+    if (*done) continue;
     DVS_TRY(c.exec(std::string(m.sql).c_str()));
     {
       DVS_PREPARE(ins, c,
@@ -418,7 +596,8 @@ Result<int> SqliteStore::migrate() {
 }
 
 Status SqliteStore::ping() {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c, "SELECT count(*) FROM schema_migrations");
   int rc = q.step();
   if (rc != SQLITE_ROW) return db_error(c.db(), rc, "ping");
@@ -428,14 +607,16 @@ Status SqliteStore::ping() {
 // ---- organizations and users ----
 
 Status SqliteStore::create_org(const core::Organization& org) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c, "INSERT INTO organizations(id, name, created_at) VALUES (?, ?, ?)");
   q.text(1, org.id).text(2, org.name).integer(3, org.created_at);
   return q.run("create org");
 }
 
 Result<core::Organization> SqliteStore::get_org(std::string_view id) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c, "SELECT id, name, created_at FROM organizations WHERE id = ?");
   q.text(1, id);
   int rc = q.step();
@@ -445,7 +626,8 @@ Result<core::Organization> SqliteStore::get_org(std::string_view id) {
 }
 
 Result<core::Organization> SqliteStore::find_org_by_name(std::string_view name) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c,
               "SELECT id, name, created_at FROM organizations WHERE name = ? ORDER BY "
               "created_at, id LIMIT 1");
@@ -457,7 +639,8 @@ Result<core::Organization> SqliteStore::find_org_by_name(std::string_view name) 
 }
 
 Status SqliteStore::create_user(const core::User& u) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c,
               "INSERT INTO users(id, org_id, email, role, password_hash, created_at) VALUES (?, "
               "?, ?, ?, ?, ?)");
@@ -482,7 +665,8 @@ constexpr const char* kUserSelect =
 }  // namespace
 
 Result<core::User> SqliteStore::find_user_by_email(std::string_view email) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c, std::string(kUserSelect) + "WHERE email = ?");
   q.text(1, email);
   int rc = q.step();
@@ -492,7 +676,8 @@ Result<core::User> SqliteStore::find_user_by_email(std::string_view email) {
 }
 
 Result<core::User> SqliteStore::get_user(std::string_view id) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c, std::string(kUserSelect) + "WHERE id = ?");
   q.text(1, id);
   int rc = q.step();
@@ -502,7 +687,8 @@ Result<core::User> SqliteStore::get_user(std::string_view id) {
 }
 
 Status SqliteStore::set_user_password(std::string_view user_id, const std::string& hash) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c, "UPDATE users SET password_hash = ? WHERE id = ?");
   q.text(1, hash).text(2, user_id);
   DVS_TRY(q.run("set password"));
@@ -511,7 +697,8 @@ Status SqliteStore::set_user_password(std::string_view user_id, const std::strin
 }
 
 Result<bool> SqliteStore::empty() {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c, "SELECT EXISTS(SELECT 1 FROM organizations)");
   int rc = q.step();
   if (rc != SQLITE_ROW) return db_error(c.db(), rc, "empty");
@@ -547,7 +734,8 @@ Status insert_audit_row(SqliteStore::Conn& c, const core::AuditEvent& e) {
 }  // namespace
 
 Status SqliteStore::insert_key(const core::ApiKey& k, const core::AuditEvent* audit) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   Tx tx(c);
   DVS_TRY(tx.began());
   DVS_TRY(insert_key_row(c, k));
@@ -556,7 +744,8 @@ Status SqliteStore::insert_key(const core::ApiKey& k, const core::AuditEvent* au
 }
 
 Result<core::ApiKey> SqliteStore::find_key_by_hash(const core::KeyHash& hash) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c, std::string("SELECT ") + kKeyColumnsNoEmail + "WHERE k.secret_hash = ?");
   q.blob(1, hash.data(), hash.size());
   int rc = q.step();
@@ -570,16 +759,18 @@ Result<core::ApiKey> SqliteStore::find_key_by_hash(const core::KeyHash& hash) {
 }
 
 std::optional<uint64_t> SqliteStore::key_epoch() {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   auto prepared = c.prepare("SELECT value FROM key_epoch WHERE id = 1");
   if (!prepared) return std::nullopt;
-  Stmt q(c.db(), *prepared);
+  Stmt q(c, *prepared);
   if (q.step() != SQLITE_ROW) return std::nullopt;
   return static_cast<uint64_t>(q.i64(0));
 }
 
 Result<core::ApiKey> SqliteStore::get_key(std::string_view org_id, std::string_view id) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c,
               std::string("SELECT ") + kKeyColumns + "WHERE k.id = ? AND (? = '' OR k.org_id = ?)");
   q.text(1, id).text(2, org_id).text(3, org_id);
@@ -590,7 +781,8 @@ Result<core::ApiKey> SqliteStore::get_key(std::string_view org_id, std::string_v
 }
 
 Result<std::vector<core::ApiKey>> SqliteStore::list_keys(std::string_view org_id) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c,
               std::string("SELECT ") + kKeyColumns +
                   "WHERE k.org_id = ? ORDER BY k.created_at DESC, k.id DESC");
@@ -605,7 +797,8 @@ Result<std::vector<core::ApiKey>> SqliteStore::list_keys(std::string_view org_id
 Result<core::ApiKey> SqliteStore::revoke_key(std::string_view org_id, std::string_view id,
                                              int64_t at, const core::AuditEvent* audit) {
   {
-    Conn& c = conn();
+    Lease lease(*this);
+  Conn& c = *lease;
     Tx tx(c);
     DVS_TRY(tx.began());
     DVS_PREPARE(q, c,
@@ -622,7 +815,8 @@ Result<core::ApiKey> SqliteStore::revoke_key(std::string_view org_id, std::strin
 Status SqliteStore::rotate_key(std::string_view org_id, std::string_view old_id,
                                const core::ApiKey& replacement, int64_t stop_at, int64_t now,
                                const core::AuditEvent* audit) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   Tx tx(c);
   DVS_TRY(tx.began());
   {
@@ -649,7 +843,8 @@ Status SqliteStore::rotate_key(std::string_view org_id, std::string_view old_id,
 
 Status SqliteStore::touch_keys(const std::vector<std::pair<std::string, int64_t>>& uses) {
   if (uses.empty()) return {};
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   Tx tx(c);
   DVS_TRY(tx.began());
   for (const auto& [id, at] : uses) {
@@ -663,7 +858,8 @@ Status SqliteStore::touch_keys(const std::vector<std::pair<std::string, int64_t>
 }
 
 Result<int64_t> SqliteStore::count_active_keys(std::string_view org_id, int64_t now) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c,
               "SELECT count(*) FROM api_keys WHERE org_id = ? AND (revoked_at IS NULL OR "
               "revoked_at > ?) AND (expires_at IS NULL OR expires_at > ?)");
@@ -675,10 +871,22 @@ Result<int64_t> SqliteStore::count_active_keys(std::string_view org_id, int64_t 
 
 Result<std::vector<core::ApiKey>> SqliteStore::claim_expired_keys(std::string_view org_id,
                                                                   int64_t now) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
+  std::vector<core::ApiKey> out;
+  {
+    // Most calls find nothing: look without the write lock first, so listing
+    // keys takes no write lock and keeps working on a read-only database.
+    DVS_PREPARE(q, c,
+                "SELECT EXISTS(SELECT 1 FROM api_keys WHERE org_id = ? AND expiry_audited = 0 "
+                "AND expires_at <= ? AND (revoked_at IS NULL OR revoked_at > expires_at))");
+    q.text(1, org_id).integer(2, now);
+    int rc = q.step();
+    if (rc != SQLITE_ROW) return db_error(c.db(), rc, "expired keys");
+    if (q.i64(0) == 0) return out;
+  }
   Tx tx(c);
   DVS_TRY(tx.began());
-  std::vector<core::ApiKey> out;
   {
     // A key revoked before it expired never "expires".
     DVS_PREPARE(q, c,
@@ -702,7 +910,8 @@ Result<std::vector<core::ApiKey>> SqliteStore::claim_expired_keys(std::string_vi
 // ---- sessions ----
 
 Status SqliteStore::create_session(const core::Session& s) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c,
               "INSERT INTO sessions(token_hash, user_id, created_at, last_seen_at, ip, "
               "user_agent) VALUES (?,?,?,?,?,?)");
@@ -712,7 +921,8 @@ Status SqliteStore::create_session(const core::Session& s) {
 }
 
 Result<core::Session> SqliteStore::find_session(const core::KeyHash& h) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c,
               "SELECT token_hash, user_id, created_at, last_seen_at, ip, user_agent FROM "
               "sessions WHERE token_hash = ?");
@@ -733,21 +943,24 @@ Result<core::Session> SqliteStore::find_session(const core::KeyHash& h) {
 }
 
 Status SqliteStore::touch_session(const core::KeyHash& h, int64_t at) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c, "UPDATE sessions SET last_seen_at = ? WHERE token_hash = ? AND last_seen_at < ?");
   q.integer(1, at).blob(2, h.data(), h.size()).integer(3, at);
   return q.run("touch session");
 }
 
 Status SqliteStore::delete_session(const core::KeyHash& h) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c, "DELETE FROM sessions WHERE token_hash = ?");
   q.blob(1, h.data(), h.size());
   return q.run("delete session");
 }
 
 Status SqliteStore::delete_stale_sessions(int64_t idle_before, int64_t created_before) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c, "DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?");
   q.integer(1, idle_before).integer(2, created_before);
   return q.run("delete stale sessions");
@@ -757,7 +970,8 @@ Status SqliteStore::delete_stale_sessions(int64_t idle_before, int64_t created_b
 
 Result<core::Page<core::Lead>> SqliteStore::list_leads(std::string_view org_id,
                                                        const core::ListQuery& q) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(s, c, page_sql(kLeadColumns, "WHERE org_id = ?", q, "", "id"));
   s.text(1, org_id);
   bind_page(s, 2, q);
@@ -765,7 +979,8 @@ Result<core::Page<core::Lead>> SqliteStore::list_leads(std::string_view org_id,
 }
 
 Result<core::Lead> SqliteStore::get_lead(std::string_view org_id, std::string_view id) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(s, c, std::string("SELECT ") + kLeadColumns + "WHERE id = ? AND org_id = ?");
   s.text(1, id).text(2, org_id);
   int rc = s.step();
@@ -789,7 +1004,8 @@ Status check_owner(SqliteStore::Conn& c, const char* sql, const std::string& id,
 }  // namespace
 
 Status SqliteStore::upsert_leads(const std::vector<core::Lead>& leads) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   Tx tx(c);
   DVS_TRY(tx.began());
   for (const auto& l : leads) {
@@ -811,7 +1027,8 @@ Status SqliteStore::upsert_leads(const std::vector<core::Lead>& leads) {
 
 Result<core::Page<core::Invoice>> SqliteStore::list_invoices(std::string_view org_id,
                                                              const core::ListQuery& q) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(s, c, page_sql(kInvoiceColumns, "WHERE org_id = ?", q, "", "id"));
   s.text(1, org_id);
   bind_page(s, 2, q);
@@ -819,7 +1036,8 @@ Result<core::Page<core::Invoice>> SqliteStore::list_invoices(std::string_view or
 }
 
 Result<core::Invoice> SqliteStore::get_invoice(std::string_view org_id, std::string_view id) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(s, c, std::string("SELECT ") + kInvoiceColumns + "WHERE id = ? AND org_id = ?");
   s.text(1, id).text(2, org_id);
   int rc = s.step();
@@ -829,7 +1047,8 @@ Result<core::Invoice> SqliteStore::get_invoice(std::string_view org_id, std::str
 }
 
 Status SqliteStore::upsert_invoices(const std::vector<core::Invoice>& invoices) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   Tx tx(c);
   DVS_TRY(tx.began());
   for (const auto& v : invoices) {
@@ -908,7 +1127,8 @@ Status fill_documents(SqliteStore::Conn& c) {
 
 Result<core::Page<core::Document>> SqliteStore::list_lead_docs(std::string_view org_id,
                                                                const core::ListQuery& q) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(s, c, page_sql("id, created_at, doc FROM leads ", "WHERE org_id = ?", q, "", "id"));
   s.text(1, org_id);
   bind_page(s, 2, q);
@@ -916,13 +1136,14 @@ Result<core::Page<core::Document>> SqliteStore::list_lead_docs(std::string_view 
 }
 
 Result<core::Document> SqliteStore::get_lead_doc(std::string_view org_id, std::string_view id) {
-  return get_doc(conn(), "SELECT id, created_at, doc FROM leads WHERE id = ? AND org_id = ?",
+  return get_doc(*Lease(*this), "SELECT id, created_at, doc FROM leads WHERE id = ? AND org_id = ?",
                  org_id, id, "lead");
 }
 
 Result<core::Page<core::Document>> SqliteStore::list_invoice_docs(std::string_view org_id,
                                                                   const core::ListQuery& q) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(s, c,
               page_sql("id, created_at, doc FROM invoices ", "WHERE org_id = ?", q, "", "id"));
   s.text(1, org_id);
@@ -932,7 +1153,7 @@ Result<core::Page<core::Document>> SqliteStore::list_invoice_docs(std::string_vi
 
 Result<core::Document> SqliteStore::get_invoice_doc(std::string_view org_id,
                                                     std::string_view id) {
-  return get_doc(conn(), "SELECT id, created_at, doc FROM invoices WHERE id = ? AND org_id = ?",
+  return get_doc(*Lease(*this), "SELECT id, created_at, doc FROM invoices WHERE id = ? AND org_id = ?",
                  org_id, id, "invoice");
 }
 
@@ -949,7 +1170,8 @@ Status SqliteStore::append_requests(const std::vector<core::RequestLogEntry>& en
   std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
     return a->key_id < b->key_id;
   });
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   Tx tx(c);
   DVS_TRY(tx.began());
   for (const auto* ep : order) {
@@ -994,7 +1216,8 @@ void SqliteStore::restart_wal_if_due(Conn& c) {
 Result<core::Page<core::RequestLogEntry>> SqliteStore::list_requests(std::string_view org_id,
                                                                      std::string_view key_id,
                                                                      const core::ListQuery& q) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(s, c,
               page_sql("request_id, org_id, key_id, method, path, status, latency_us, "
                        "client_ip, user_agent, created_at FROM request_log ",
@@ -1019,7 +1242,8 @@ Result<core::Page<core::RequestLogEntry>> SqliteStore::list_requests(std::string
 
 Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStore::hourly_counts(
     std::string_view org_id, std::string_view key_id, int64_t since) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(q, c,
               "SELECT created_at / 3600 * 3600 AS h, count(*) FROM request_log WHERE key_id = ? "
               "AND org_id = ? AND created_at >= ? GROUP BY h ORDER BY h");
@@ -1031,11 +1255,12 @@ Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStore::hourly_counts(
   return out;
 }
 
-Status SqliteStore::append_audit(const core::AuditEvent& e) { return insert_audit_row(conn(), e); }
+Status SqliteStore::append_audit(const core::AuditEvent& e) { return insert_audit_row(*Lease(*this), e); }
 
 Result<core::Page<core::AuditEvent>> SqliteStore::list_audit(std::string_view org_id,
                                                              const core::ListQuery& q) {
-  Conn& c = conn();
+  Lease lease(*this);
+  Conn& c = *lease;
   DVS_PREPARE(s, c,
               page_sql("a.id, a.org_id, a.type, a.actor_user_id, u.email, a.key_id, a.ip, "
                        "a.created_at, k.name FROM audit_events a LEFT JOIN users u ON u.id = "

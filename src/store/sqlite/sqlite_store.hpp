@@ -6,6 +6,12 @@
 // per connection; WAL lets readers run beside the one writer, and a busy
 // timeout makes concurrent writers (the request-log thread, a CLI import)
 // wait for each other instead of failing.
+//
+// Storage failures (a full disk, a read-only file or file system, I/O errors)
+// are Errc::unavailable: writes fail and roll back whole, reads go on, and
+// writes work again once space or write access returns, without a restart.
+// A database whose file system is read-only at start is served read-only
+// (its -wal and -shm files are kept at close so that this is possible).
 
 #include <atomic>
 #include <memory>
@@ -84,14 +90,36 @@ class SqliteStore final : public Store {
   Result<core::Page<core::AuditEvent>> list_audit(std::string_view org_id,
                                                   const core::ListQuery& q) override;
 
-  class Conn;  // one connection and its statement cache; internal
+  WriteHealth write_health() const override;
+
+  class Conn;    // one connection and its statement cache; internal
+  struct Health;  // whether the storage takes writes; internal
+
+  // This thread's connection, opened on first use, in use until the lease
+  // ends; nested leases on one thread share it. Internal.
+  class Lease {
+   public:
+    explicit Lease(SqliteStore& store);
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Conn& operator*() const { return *c_; }
+
+   private:
+    SqliteStore& store_;
+    Conn* c_;
+  };
 
  private:
-  Conn& conn();
-  // Ends WAL growth under constant reads (append_requests).
-  void restart_wal_if_due(Conn& c);
+  // A new connection (throws std::runtime_error when it cannot be opened).
+  // One on a read-only file system is transient: closed when its use ends,
+  // so that writes resume once the file system is writable again.
+  std::unique_ptr<Conn> open_conn();
   std::string path_;
   uint64_t instance_;
+  std::shared_ptr<Health> health_;
+  // Ends WAL growth under constant reads (append_requests).
+  void restart_wal_if_due(Conn& c);
   std::atomic<int64_t> wal_restarted_ms_{0};
 };
 
