@@ -20,7 +20,8 @@ bench/soak seeds the database and starts the server, then calls this. It
      in that file (and draws --svg).
 
 The verdict compares the means of the last and the first third of the samples
-taken after --warmup seconds: "flat" when VmRSS grew by at most --rss-pct
+taken after --warmup seconds: "flat" when RssAnon (anonymous memory: heap,
+stacks; VmRSS minus the mapped database file and binary) grew by at most --rss-pct
 percent, open file descriptors by at most --fd-slack and threads by at most
 --thread-slack. Exit status 1 when it is not flat, when a portal call or a
 check failed, or when wrk failed; with --smoke the verdict is printed but
@@ -215,7 +216,8 @@ def verdict(a, samples):
     post = [s for s in samples if a.warmup <= s["t_s"] <= a.duration + a.interval / 2]
     third = len(post) // 3
     rule = (f"after a {a.warmup:g} s warm-up, the mean of the last third of the samples against "
-            f"the first third: flat when VmRSS grows by at most {a.rss_pct:g} %, open file "
+            f"the first third: flat when RssAnon (the process's own memory) grows by at most "
+            f"{a.rss_pct:g} %, open file "
             f"descriptors by at most {a.fd_slack} and threads by at most {a.thread_slack}")
     out = {"rule": rule, "samples_compared": third}
     if third < 1:
@@ -225,20 +227,29 @@ def verdict(a, samples):
     out["window_first"] = [first[0]["t_s"], first[-1]["t_s"]]
     out["window_last"] = [last[0]["t_s"], last[-1]["t_s"]]
     r0, r1 = mean(first, "rss_kb") / 1024, mean(last, "rss_kb") / 1024
+    a0, a1 = mean(first, "rss_anon_kb") / 1024, mean(last, "rss_anon_kb") / 1024
     f0, f1 = mean(first, "fds"), mean(last, "fds")
     h0, h1 = mean(first, "threads"), mean(last, "threads")
     out.update(rss_first_mb=round(r0, 1), rss_last_mb=round(r1, 1), rss_growth_mb=round(r1 - r0, 1),
                rss_growth_pct=round(100 * (r1 - r0) / r0, 1), fds_first=round(f0, 1),
                fds_last=round(f1, 1), fds_growth=round(f1 - f0, 1), threads_first=round(h0, 1),
                threads_last=round(h1, 1), threads_growth=round(h1 - h0, 1))
-    checks = [("VmRSS", out["rss_growth_pct"] <= a.rss_pct,
-               f"{r0:.1f} → {r1:.1f} MB ({r1 - r0:+.1f} MB, {out['rss_growth_pct']:+.1f} %; bound {a.rss_pct:g} %)"),
+    anon_pct = 100 * (a1 - a0) / a0
+    out.update(anon_first_mb=round(a0, 1), anon_last_mb=round(a1, 1), anon_growth_pct=round(anon_pct, 1))
+    # VmRSS also counts file pages: the database mapped for reads (SQLite's
+    # mmap_size, 64 MiB at most) and the binary, i.e. shared page cache the
+    # kernel can reclaim. Reported; the verdict is on the anonymous memory.
+    out["vmrss_line"] = (f"VmRSS (with the mapped database file): {r0:.1f} → {r1:.1f} MB "
+                         f"({r1 - r0:+.1f} MB, {out['rss_growth_pct']:+.1f} %) — reported")
+    checks = [("RssAnon", anon_pct <= a.rss_pct,
+               f"{a0:.1f} → {a1:.1f} MB ({a1 - a0:+.1f} MB, {anon_pct:+.1f} %; bound {a.rss_pct:g} %)"),
               ("open FDs", f1 - f0 <= a.fd_slack,
                f"{f0:.1f} → {f1:.1f} ({f1 - f0:+.1f}; bound +{a.fd_slack})"),
               ("threads", h1 - h0 <= a.thread_slack,
                f"{h0:.1f} → {h1:.1f} ({h1 - h0:+.1f}; bound +{a.thread_slack})")]
     out["flat"] = all(ok for _, ok, _ in checks)
     out["lines"] = [f"{name}: {txt} — {'ok' if ok else 'GROWS'}" for name, ok, txt in checks]
+    out["lines"].append(out["vmrss_line"])
     return out
 
 

@@ -18,6 +18,10 @@
 
 namespace dvs::store {
 
+namespace {
+constexpr int kBusyTimeoutMs = 5000;  // how long a writer waits for another
+}  // namespace
+
 using core::Errc;
 using core::make_error;
 
@@ -120,7 +124,7 @@ class SqliteStore::Conn {
       db_ = nullptr;
       throw std::runtime_error("cannot open SQLite database " + path + ": " + msg);
     }
-    sqlite3_busy_timeout(db_, 5000);
+    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     // Keep the -wal and -shm files when the last connection closes (they are
     // checkpointed, so they hold nothing the database file lacks): without
     // them SQLite cannot even read a WAL database from a read-only file
@@ -131,7 +135,7 @@ class SqliteStore::Conn {
     // process crash (the WAL is fsync'ed at checkpoints).
     for (const char* pragma :
          {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
-          "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=134217728", "PRAGMA cache_size=-8192",
+          "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=67108864", "PRAGMA cache_size=-8192",
           "PRAGMA journal_size_limit=67108864"}) {
       char* err = nullptr;
       if (sqlite3_exec(db_, pragma, nullptr, nullptr, &err) != SQLITE_OK) {
@@ -1206,9 +1210,17 @@ void SqliteStore::restart_wal_if_due(Conn& c) {
   int64_t last = wal_restarted_ms_.load(std::memory_order_relaxed);
   if (now_ms - last < kEveryMs) return;
   if (!wal_restarted_ms_.compare_exchange_strong(last, now_ms)) return;
+  // A passive checkpoint first (it never waits) tells how long the WAL is;
+  // a small one restarts by itself. Then the restart waits at most 200 ms for
+  // readers, not the usual busy timeout: this thread also has a log to write.
+  constexpr int kRestartFrames = 4096;  // 16 MiB of 4 KiB pages
   int frames = 0, copied = 0;
-  const int rc =
-      sqlite3_wal_checkpoint_v2(c.db(), nullptr, SQLITE_CHECKPOINT_RESTART, &frames, &copied);
+  int rc = sqlite3_wal_checkpoint_v2(c.db(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+  if (rc == SQLITE_OK && frames >= kRestartFrames) {
+    sqlite3_busy_timeout(c.db(), 200);
+    rc = sqlite3_wal_checkpoint_v2(c.db(), nullptr, SQLITE_CHECKPOINT_RESTART, &frames, &copied);
+    sqlite3_busy_timeout(c.db(), kBusyTimeoutMs);
+  }
   if (rc != SQLITE_OK && rc != SQLITE_BUSY)
     spdlog::warn("sqlite: WAL checkpoint failed: {}", sqlite3_errmsg(c.db()));
 }
