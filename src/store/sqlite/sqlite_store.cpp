@@ -136,7 +136,7 @@ class SqliteStore::Conn {
     for (const char* pragma :
          {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
           "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=67108864", "PRAGMA cache_size=-8192",
-          "PRAGMA journal_size_limit=67108864"}) {
+          "PRAGMA journal_size_limit=67108864", "PRAGMA wal_autocheckpoint=4096"}) {
       char* err = nullptr;
       if (sqlite3_exec(db_, pragma, nullptr, nullptr, &err) != SQLITE_OK) {
         std::string msg = err ? err : "?";
