@@ -107,11 +107,17 @@ void RequestLogWriter::flush(std::vector<core::RequestLogEntry>& batch,
     std::lock_guard lock(mu_);
     if (last_minute_.size() > 100'000) last_minute_.clear();
   }
-  // After a backlog (a slow disk, a burst), give its memory back rather than
-  // keep the largest queue ever seen for the life of the process: `batch`
-  // is the queue's former buffer, swapped in again at the next flush.
-  if (batch.capacity() > 4 * opts_.batch_size) {
-    std::vector<core::RequestLogEntry>().swap(batch);
+  // Give a burst's memory back rather than keep the high-water mark of the
+  // busiest half second for the life of the process: `batch` is the queue's
+  // former buffer (swapped in again at the next flush), and the entries'
+  // strings, allocated on the I/O threads, leave free holes in their malloc
+  // arenas that glibc only returns to the system when asked. Every two
+  // seconds at most: a trim costs well under a millisecond.
+  constexpr size_t kKeepEntries = 4096;
+  if (batch.capacity() > kKeepEntries) std::vector<core::RequestLogEntry>().swap(batch);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_trim_ >= std::chrono::seconds(2)) {
+    last_trim_ = now;
     ::malloc_trim(0);
   }
 }

@@ -71,6 +71,7 @@ class RequestLogWriter {
   bool failing_ = false;                // the last batch was dropped
   uint64_t dropped_before_failing_ = 0;  // dropped_ when batches began to fail
   std::chrono::steady_clock::time_point last_drop_log_{};
+  std::chrono::steady_clock::time_point last_trim_{};  // writer thread only
   static constexpr size_t kMaxPendingTouches = 100'000;
   std::thread thread_;
 };

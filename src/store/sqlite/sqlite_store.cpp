@@ -1197,13 +1197,13 @@ Status SqliteStore::append_requests(const std::vector<core::RequestLogEntry>& en
 // (passive) checkpoint copies what it can, but some reader always holds a
 // snapshot, so new frames keep being appended and the WAL grows without end
 // (a 10-minute soak reached 250 MB, and every page read slows down as the
-// WAL index grows). Every few seconds the request-log writer (the busiest
+// WAL index grows). Every second at most the request-log writer (the busiest
 // writer, on its own thread) asks for a RESTART checkpoint: it copies every
 // frame back, waits for the (short) readers still on the WAL, and lets the
 // next write start the WAL from the beginning; journal_size_limit then
 // truncates the file. A busy database is not an error here: next time.
 void SqliteStore::restart_wal_if_due(Conn& c) {
-  constexpr int64_t kEveryMs = 5000;
+  constexpr int64_t kEveryMs = 1000;
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::steady_clock::now().time_since_epoch())
                              .count();
