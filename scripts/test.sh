@@ -3,7 +3,7 @@
 # real binary over HTTP, Node's test runner) and browser (the portal in
 # Debian's Chromium, driven by playwright-core from npm; no browser download),
 # then the same unit and integration suites under ASan + UBSan and a bounded
-# fuzzing run. DVS_FUZZ_SECONDS sets the seconds per fuzz harness (8).
+# fuzzing run. DVS_FUZZ_SECONDS sets the seconds per fuzz harness (60).
 source "$(dirname "$0")/lib.sh"
 ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 build ON
@@ -46,5 +46,5 @@ node tests/integration/sweep.mjs "$DVS_TEST_SWEEP_DIR"
 # servers above (sanitize.sh leaves the secrets sweep to the run above).
 echo "== unit and integration suites under ASan + UBSan (scripts/sanitize.sh, build-asan/)"
 scripts/sanitize.sh
-echo "== fuzzing: each libFuzzer harness for ${DVS_FUZZ_SECONDS:-8} s (scripts/fuzz.sh, build-fuzz/)"
-scripts/fuzz.sh "${DVS_FUZZ_SECONDS:-8}"
+echo "== fuzzing: each libFuzzer harness for ${DVS_FUZZ_SECONDS:-60} s (scripts/fuzz.sh, build-fuzz/)"
+scripts/fuzz.sh "${DVS_FUZZ_SECONDS:-60}"
