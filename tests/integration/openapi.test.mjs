@@ -358,6 +358,28 @@ test('every $ref resolves, operation ids are unique, every schema compiles as st
   for (const name of Object.keys(doc.components.schemas)) validatorAt(ptrOf('components', 'schemas', name));
 });
 
+// The document and the guides are published: a string shaped like a whole
+// key there, even an invented one, trips secret scanners and teaches readers
+// to paste keys into documents. The format is shown elided (dvs_live_Sr4h…).
+test('no document, guide or web asset holds a full-length key', () => {
+  const shaped = /dvs_live_[0-9A-Za-z]{38}(?![0-9A-Za-z])/;
+  const files = [path.join(REPO_ROOT, 'README.md')];
+  const collect = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const f = path.join(dir, e.name);
+      if (e.isDirectory()) collect(f);
+      else if (/\.(md|json|js|css|html|py|sh|txt|toml)$/.test(e.name)) files.push(f);
+    }
+  };
+  for (const d of ['docs', 'web', 'deploy']) {
+    if (fs.existsSync(path.join(REPO_ROOT, d))) collect(path.join(REPO_ROOT, d));
+  }
+  assert.ok(files.length > 10, `expected the docs, found ${files.length} files`);
+  const found = files.filter((f) => shaped.test(fs.readFileSync(f, 'utf8')))
+    .map((f) => path.relative(REPO_ROOT, f));
+  assert.deepEqual(found, [], 'files with a full-length key');
+});
+
 test('every example in the document is valid against its schema', () => {
   const failures = [];
   let count = 0;
