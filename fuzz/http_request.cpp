@@ -1,8 +1,9 @@
 // A whole HTTP request: the input is parsed as src/http/server.cpp parses a
 // request (Beast's request_parser, 16 KiB of headers, 1 MiB of body), and a
-// complete one is handed to Router::handle with the same fields the server
-// copies. The router runs on a real SqliteStore with a signed-in session and
-// an API key (fuzz_env.hpp) that the seed corpus uses.
+// complete one is handed to Router::handle through the server's own
+// conversion (http/beast_message.hpp). The router runs on a real SqliteStore
+// with a signed-in session and an API key (fuzz_env.hpp) that the seed corpus
+// uses.
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <cstddef>
@@ -10,6 +11,7 @@
 #include <string_view>
 
 #include "fuzz_env.hpp"
+#include "http/beast_message.hpp"
 
 using namespace dvs;
 namespace bhttp = boost::beast::http;
@@ -38,23 +40,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   auto& req = parser.get();
-  http::Request r;
-  r.method = req.method_string();
-  r.target = req.target();
-  r.authorization = req[bhttp::field::authorization];
-  r.content_type = req[bhttp::field::content_type];
-  r.user_agent = req[bhttp::field::user_agent];
-  r.origin = req[bhttp::field::origin];
-  r.host = req[bhttp::field::host];
-  r.cookie = req[bhttp::field::cookie];
-  r.body = req.body();
+  http::Request r = http::view_request(req);
   r.client_ip = fuzz::kClientIp;
   http::Response res = env.handle(r);
 
   // The server turns the response into a Beast message; that must work too.
-  bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), req.version()};
-  out.set(bhttp::field::content_type, res.content_type);
-  for (auto& [k, v] : res.headers) out.insert(k, v);
+  http::BeastResponse out = http::beast_response(res, req.version());
   out.body() = std::move(res.body);
   out.keep_alive(req.keep_alive());
   out.prepare_payload();

@@ -28,21 +28,23 @@ size_t utf8_len(std::string_view s, size_t i) {
     return 0;
   return n;
 }
+// Appends the UTF-8 sequence at s[i], or U+FFFD for a byte that starts none;
+// returns how many bytes of `s` it used.
+size_t append_utf8_at(std::string& out, std::string_view s, size_t i) {
+  const size_t n = utf8_len(s, i);
+  if (n == 0) {
+    out.append("\xEF\xBF\xBD");
+    return 1;
+  }
+  out.append(s.data() + i, n);
+  return n;
+}
 }  // namespace
 
 std::string to_valid_utf8(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    size_t n = utf8_len(s, i);
-    if (n == 0) {
-      out.append("\xEF\xBF\xBD");
-      ++i;
-    } else {
-      out.append(s.data() + i, n);
-      i += n;
-    }
-  }
+  for (size_t i = 0; i < s.size();) i += append_utf8_at(out, s, i);
   return out;
 }
 
@@ -79,14 +81,7 @@ void append_json_string(std::string& out, std::string_view s) {
       ++i;
       continue;
     }
-    size_t n = utf8_len(s, i);
-    if (n == 0) {
-      out.append("\xEF\xBF\xBD");
-      ++i;
-    } else {
-      out.append(s.data() + i, n);
-      i += n;
-    }
+    i += append_utf8_at(out, s, i);
   }
   out.push_back('"');
 }

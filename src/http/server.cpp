@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/json_writer.hpp"
+#include "http/beast_message.hpp"
 #include "http/request_id.hpp"
 
 namespace dvs::http {
@@ -199,20 +200,7 @@ struct Server::Impl {
           break;  // EOF, timeout, reset or cancelled by stop()
         }
         auto& req = parser.get();
-        Request r;
-        r.method = req.method_string();
-        r.target = req.target();
-        // Two Authorization fields are ambiguous (a proxy may have read the
-        // other one): treat them as no valid credential at all.
-        r.authorization = req.count(bhttp::field::authorization) > 1
-                              ? std::string_view("Duplicate")
-                              : std::string_view(req[bhttp::field::authorization]);
-        r.content_type = req[bhttp::field::content_type];
-        r.user_agent = req[bhttp::field::user_agent];
-        r.origin = req[bhttp::field::origin];
-        r.host = req[bhttp::field::host];
-        r.cookie = req[bhttp::field::cookie];
-        r.body = req.body();
+        Request r = view_request(req);
         r.client_ip = client_address(opts.trusted_proxies, client_ip,
                                      req["X-Forwarded-For"]);
         r.start_us = now_us();
@@ -227,10 +215,7 @@ struct Server::Impl {
           out = handler(r);
         }
 
-        bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(out.status),
-                                                req.version()};
-        res.set(bhttp::field::content_type, out.content_type);
-        for (auto& [k, v] : out.headers) res.insert(k, v);
+        BeastResponse res = beast_response(out, req.version());
         const bool keep = req.keep_alive() && !stopping;
         res.keep_alive(keep);
         boost::system::error_code wec;

@@ -26,35 +26,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checksumOf } from './lib/keyformat.mjs';
 
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-const CRC = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-function crc32(s) {
-  let c = 0xffffffff;
-  for (const b of Buffer.from(s, 'latin1')) c = CRC[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function base62(n, width) {
-  let s = '';
-  let v = n;
-  do {
-    s = BASE62[v % 62] + s;
-    v = Math.floor(v / 62);
-  } while (v > 0);
-  return s.padStart(width, '0');
-}
 const KIND_LABEL = {
   secrets: 'key secret', passwords: 'password', cookies: 'session cookie', authorization: 'Authorization credential',
 };
-const validKey = (k) => base62(crc32(k.slice(9, 41)), 6) === k.slice(41, 47);
+const validKey = (k) => checksumOf(k.slice(9, 41)) === k.slice(41, 47);
 
 function walk(dir) {
   const out = [];

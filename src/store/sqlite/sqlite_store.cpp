@@ -765,7 +765,8 @@ Result<core::ApiKey> SqliteStore::find_key_by_hash(const core::KeyHash& hash) {
 std::optional<uint64_t> SqliteStore::key_epoch() {
   Lease lease(*this);
   Conn& c = *lease;
-  auto prepared = c.prepare("SELECT value FROM key_epoch WHERE id = 1");
+  static const std::string kSql = "SELECT value FROM key_epoch WHERE id = 1";  // every /v1 request
+  auto prepared = c.prepare(kSql);
   if (!prepared) return std::nullopt;
   Stmt q(c, *prepared);
   if (q.step() != SQLITE_ROW) return std::nullopt;

@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { KEY_PREFIX, BASE62, KEY_RE, crc32, base62, checksumOf } from './keyformat.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..', '..', '..');
@@ -41,44 +42,9 @@ export function sqliteOnly(why) {
 }
 
 // ---------------------------------------------------------------------------
-// Key format: dvs_live_ + 32 base62 + 6 base62 checksum (CRC-32 of the random
-// part). This is an implementation independent of the server's.
+// Key format (lib/keyformat.mjs).
 
-export const KEY_PREFIX = 'dvs_live_';
-export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-export const KEY_RE = /^dvs_live_[0-9A-Za-z]{38}$/;
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (IEEE 802.3 / zlib) of the bytes of an ASCII string. */
-export function crc32(str) {
-  let c = 0xffffffff;
-  for (const b of Buffer.from(str, 'latin1')) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-/** Base62, most significant digit first, left-padded with '0' to `width`. */
-export function base62(n, width = 6) {
-  let s = '';
-  let v = n;
-  do {
-    s = BASE62[v % 62] + s;
-    v = Math.floor(v / 62);
-  } while (v > 0);
-  return s.padStart(width, '0');
-}
-
-export function checksumOf(random32) {
-  return base62(crc32(random32), 6);
-}
+export { KEY_PREFIX, BASE62, KEY_RE, crc32, base62, checksumOf };
 
 export function randomBase62(n) {
   let s = '';

@@ -1,0 +1,47 @@
+#pragma once
+// Between Beast's messages and the router's Request/Response: the one place
+// the server (server.cpp) does it, shared with the fuzz harness
+// (fuzz/http_request.cpp) so that it fuzzes exactly what the server runs.
+// Beast stays in the HTTP layer: only those two include this header.
+
+#include <boost/beast/http.hpp>
+
+#include "http/types.hpp"
+
+namespace dvs::http {
+
+using BeastRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using BeastResponse = boost::beast::http::response<boost::beast::http::string_body>;
+
+// Views into `req`, which must outlive the result. client_ip and start_us are
+// the caller's.
+inline Request view_request(const BeastRequest& req) {
+  namespace bhttp = boost::beast::http;
+  Request r;
+  r.method = req.method_string();
+  r.target = req.target();
+  // Two Authorization fields are ambiguous (a proxy may have read the other
+  // one): treat them as no valid credential at all.
+  r.authorization = req.count(bhttp::field::authorization) > 1
+                        ? std::string_view("Duplicate")
+                        : std::string_view(req[bhttp::field::authorization]);
+  r.content_type = req[bhttp::field::content_type];
+  r.user_agent = req[bhttp::field::user_agent];
+  r.origin = req[bhttp::field::origin];
+  r.host = req[bhttp::field::host];
+  r.cookie = req[bhttp::field::cookie];
+  r.body = req.body();
+  return r;
+}
+
+// Status, Content-Type and headers of `out`; the body and the framing
+// (keep-alive, HEAD, 204) are the caller's.
+inline BeastResponse beast_response(const Response& out, unsigned version) {
+  namespace bhttp = boost::beast::http;
+  BeastResponse res{static_cast<bhttp::status>(out.status), version};
+  res.set(bhttp::field::content_type, out.content_type);
+  for (const auto& [k, v] : out.headers) res.insert(k, v);
+  return res;
+}
+
+}  // namespace dvs::http
