@@ -1,17 +1,20 @@
 // A whole HTTP request: the input is parsed as src/http/server.cpp parses a
 // request (Beast's request_parser, 16 KiB of headers, 1 MiB of body), and a
 // complete one is handed to Router::handle through the server's own
-// conversion (http/beast_message.hpp). The router runs on a real SqliteStore
+// conversion (http/beast_message.hpp), and its answer is written as the
+// server writes it (http/wire.hpp) and parsed back. The router runs on a real SqliteStore
 // with a signed-in session and an API key (fuzz_env.hpp) that the seed corpus
 // uses.
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "fuzz_env.hpp"
 #include "http/beast_message.hpp"
+#include "http/wire.hpp"
 
 using namespace dvs;
 namespace bhttp = boost::beast::http;
@@ -44,10 +47,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   r.client_ip = fuzz::kClientIp;
   http::Response res = env.handle(r);
 
-  // The server turns the response into a Beast message; that must work too.
-  http::BeastResponse out = http::beast_response(res, req.version());
-  out.body() = std::move(res.body);
-  out.keep_alive(req.keep_alive());
-  out.prepare_payload();
+  // The server writes the response head by hand (http/wire.hpp): whatever
+  // the router answered, Beast's own parser must read it back as one
+  // well-formed response with the same status and body.
+  const bool head_request = req.method() == bhttp::verb::head;
+  std::string head;
+  const bool with_body =
+      http::write_head(res, "Reason", {req.version() == 10 ? 10u : 11u, req.keep_alive(), head_request},
+                       head);
+  std::string wire = head + (with_body ? res.body : std::string());
+  bhttp::response_parser<bhttp::string_body> back;
+  back.body_limit(64 * 1024 * 1024);
+  back.skip(head_request);
+  back.eager(true);
+  size_t n = back.put(boost::asio::buffer(wire), ec);
+  if (ec && ec != bhttp::error::need_more) __builtin_trap();
+  if (!back.is_done()) {
+    // A 1xx/204/304 or a HEAD answer ends at the head; others have a length.
+    back.put_eof(ec);
+    if (ec || !back.is_done()) __builtin_trap();
+  }
+  if (n != wire.size() || back.get().result_int() != static_cast<unsigned>(res.status) ||
+      (with_body && back.get().body() != res.body))
+    __builtin_trap();
   return 0;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// Between Beast's messages and the router's Request/Response: the one place
+// From Beast's request to the router's Request: the one place
 // the server (server.cpp) does it, shared with the fuzz harness
 // (fuzz/http_request.cpp) so that it fuzzes exactly what the server runs.
 // Beast stays in the HTTP layer: only those two include this header.
@@ -11,7 +11,6 @@
 namespace dvs::http {
 
 using BeastRequest = boost::beast::http::request<boost::beast::http::string_body>;
-using BeastResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
 // Views into `req`, which must outlive the result. client_ip and start_us are
 // the caller's.
@@ -32,16 +31,6 @@ inline Request view_request(const BeastRequest& req) {
   r.cookie = req[bhttp::field::cookie];
   r.body = req.body();
   return r;
-}
-
-// Status, Content-Type and headers of `out`; the body and the framing
-// (keep-alive, HEAD, 204) are the caller's.
-inline BeastResponse beast_response(const Response& out, unsigned version) {
-  namespace bhttp = boost::beast::http;
-  BeastResponse res{static_cast<bhttp::status>(out.status), version};
-  res.set(bhttp::field::content_type, out.content_type);
-  for (const auto& [k, v] : out.headers) res.insert(k, v);
-  return res;
 }
 
 }  // namespace dvs::http

@@ -16,6 +16,7 @@
 #include "core/json_writer.hpp"
 #include "http/beast_message.hpp"
 #include "http/request_id.hpp"
+#include "http/wire.hpp"
 
 namespace dvs::http {
 
@@ -76,20 +77,31 @@ std::string_view client_address(const std::vector<std::string>& proxies, std::st
 }
 
 // A JSON error for a request the parser refused, before the router saw it.
-bhttp::response<bhttp::string_body> protocol_error(int status, std::string_view code,
-                                                   std::string_view message) {
-  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
-  core::JsonWriter w(res.body());
+Response protocol_error(int status, std::string_view code, std::string_view message) {
+  Response res;
+  res.status = status;
+  core::JsonWriter w(res.body);
   w.begin_object().key("error").begin_object().key("code").string(code);
   w.key("message").string(message).end_object().end_object();
-  res.set(bhttp::field::content_type, "application/json");
-  res.set(bhttp::field::connection, "close");
   res.set("X-Request-Id", new_request_id(now_us()));
-  res.set(bhttp::field::cache_control, "no-store");
+  res.set("Cache-Control", "no-store");
   res.set("X-Content-Type-Options", "nosniff");
-  res.keep_alive(false);
-  res.prepare_payload();
   return res;
+}
+
+// Writes `res` (head and body in one gather write); `head` is the caller's
+// buffer, reused across a connection's responses.
+asio::awaitable<boost::system::error_code> send(beast::tcp_stream& stream, const Response& res,
+                                               const Framing& framing, std::string& head,
+                                               int timeout_s) {
+  const bool with_body =
+      write_head(res, bhttp::obsolete_reason(static_cast<bhttp::status>(res.status)), framing, head);
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(head),
+                                         asio::buffer(with_body ? std::string_view(res.body)
+                                                                : std::string_view())};
+  stream.expires_after(std::chrono::seconds(timeout_s));
+  auto [ec, n] = co_await asio::async_write(stream, bufs, kNoThrow);
+  co_return ec;
 }
 }  // namespace
 
@@ -157,9 +169,9 @@ struct Server::Impl {
     beast::tcp_stream stream(std::move(sock));
     auto res = protocol_error(503, "service_unavailable",
                               "Too many open connections; retry shortly.");
-    res.set(bhttp::field::retry_after, "1");
-    stream.expires_after(std::chrono::seconds(2));
-    co_await bhttp::async_write(stream, res, kNoThrow);
+    res.set("Retry-After", "1");
+    std::string head;
+    co_await send(stream, res, Framing{11, false, false}, head, 2);
     boost::system::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   }
@@ -171,6 +183,8 @@ struct Server::Impl {
     std::string client_ip = ec ? std::string("unknown") : remote.address().to_string();
     beast::tcp_stream stream(std::move(sock));
     beast::flat_buffer buffer(8192);
+    std::string head;  // the response head, reused
+    head.reserve(512);
     auto me = w.conns.insert(w.conns.end(), Conn{&stream, true});
     // The try is around the whole loop (not inside it, as in Beast 1.81's
     // example), so any exception ends this connection and nothing else.
@@ -215,26 +229,10 @@ struct Server::Impl {
           out = handler(r);
         }
 
-        BeastResponse res = beast_response(out, req.version());
         const bool keep = req.keep_alive() && !stopping;
-        res.keep_alive(keep);
-        boost::system::error_code wec;
-        if (req.method() == bhttp::verb::head || out.status == 204 || out.status == 304) {
-          // No body on the wire. HEAD announces the length GET would send;
-          // 204 and 304 carry no Content-Length or Content-Type at all.
-          bhttp::response<bhttp::empty_body> head{res.result(), res.version()};
-          for (const auto& f : res.base()) head.set(f.name_string(), f.value());
-          head.keep_alive(keep);
-          if (out.status == 204 || out.status == 304) head.erase(bhttp::field::content_type);
-          else head.content_length(out.body.size());
-          stream.expires_after(std::chrono::seconds(opts.write_timeout_s));
-          std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, head, kNoThrow);
-        } else {
-          res.body() = std::move(out.body);
-          res.prepare_payload();
-          stream.expires_after(std::chrono::seconds(opts.write_timeout_s));
-          std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, res, kNoThrow);
-        }
+        const Framing framing{req.version() == 10 ? 10u : 11u, keep,
+                              req.method() == bhttp::verb::head};
+        auto wec = co_await send(stream, out, framing, head, opts.write_timeout_s);
         if (wec || !keep) break;
       }
     } catch (const std::exception& e) {
@@ -254,9 +252,9 @@ struct Server::Impl {
   asio::awaitable<void> write_error(beast::tcp_stream& stream, int status, std::string_view code,
                                     std::string_view message) {
     auto res = protocol_error(status, code, message);
-    stream.expires_after(std::chrono::seconds(opts.write_timeout_s));
-    auto [wec, wn] = co_await bhttp::async_write(stream, res, kNoThrow);
-    if (wec) co_return;
+    std::string head;
+    if (co_await send(stream, res, Framing{11, false, false}, head, opts.write_timeout_s))
+      co_return;
     boost::system::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream.expires_after(std::chrono::seconds(2));

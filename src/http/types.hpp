@@ -2,6 +2,7 @@
 // The request and response as the router sees them: plain structs, so that
 // only server.cpp includes Beast and Asio (slow to compile).
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -29,11 +30,14 @@ struct Response {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
-  std::vector<std::pair<std::string, std::string>> headers;
+  // Names are string literals (set() takes only those), so a header costs
+  // one string at most.
+  std::vector<std::pair<std::string_view, std::string>> headers;
   std::string key_id;  // the authenticated API key, for logs; never sent
 
-  void set(std::string name, std::string value) {
-    headers.emplace_back(std::move(name), std::move(value));
+  template <size_t N>
+  void set(const char (&name)[N], std::string value) {
+    headers.emplace_back(std::string_view(name, N - 1), std::move(value));
   }
 };
 

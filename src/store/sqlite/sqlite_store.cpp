@@ -112,9 +112,24 @@ struct SqliteStore::Health {
   }
 };
 
+// Process-wide SQLite settings, applied once before the first connection
+// opens (sqlite3_config works only before sqlite3_initialize). Memory
+// statistics off: with them on, every sqlite3_malloc and sqlite3_free takes
+// one global mutex, which the worker threads and the request-log writer
+// fought over on every page read (a futex system call in most requests in
+// the profile of docs/performance.md). Nothing here reads those statistics.
+static void configure_sqlite_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+      spdlog::warn("sqlite: could not turn memory statistics off (already initialized)");
+  });
+}
+
 class SqliteStore::Conn {
  public:
   Conn(const std::string& path, std::shared_ptr<Health> health) : health_(std::move(health)) {
+    configure_sqlite_once();
     int rc = sqlite3_open_v2(path.c_str(), &db_,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              nullptr);
