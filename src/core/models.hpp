@@ -117,6 +117,17 @@ struct Document {
   std::string json;
 };
 
+// A page of stored documents joined as they go on the wire: the store
+// appends each document to `json` (after whatever the caller put there),
+// separated by commas, so a list response is built with one copy of each.
+struct DocPage {
+  std::string json;
+  int count = 0;                // documents appended
+  bool has_more = false;
+  int64_t last_created_at = 0;  // of the last document: the next cursor
+  std::string last_id;
+};
+
 // One /v1 request as the request log keeps it.
 struct RequestLogEntry {
   std::string request_id;

@@ -105,8 +105,8 @@ class LeadStore {
   virtual Result<core::Lead> get_lead(std::string_view org_id, std::string_view id) = 0;
   // The same rows as their stored JSON: what the API serves (no decoding and
   // re-encoding of columns on the hot path).
-  virtual Result<core::Page<core::Document>> list_lead_docs(std::string_view org_id,
-                                                            const core::ListQuery& q) = 0;
+  virtual Status list_lead_docs(std::string_view org_id, const core::ListQuery& q,
+                                core::DocPage& page) = 0;
   virtual Result<core::Document> get_lead_doc(std::string_view org_id, std::string_view id) = 0;
   // Inserts or replaces every lead in one transaction: all or nothing. A lead
   // whose id belongs to another organization is a conflict.
@@ -119,8 +119,8 @@ class InvoiceStore {
   virtual Result<core::Page<core::Invoice>> list_invoices(std::string_view org_id,
                                                           const core::ListQuery& q) = 0;
   virtual Result<core::Invoice> get_invoice(std::string_view org_id, std::string_view id) = 0;
-  virtual Result<core::Page<core::Document>> list_invoice_docs(std::string_view org_id,
-                                                               const core::ListQuery& q) = 0;
+  virtual Status list_invoice_docs(std::string_view org_id, const core::ListQuery& q,
+                                   core::DocPage& page) = 0;
   virtual Result<core::Document> get_invoice_doc(std::string_view org_id,
                                                  std::string_view id) = 0;
   // As upsert_leads; a lead_id that is not a lead of the same organization is

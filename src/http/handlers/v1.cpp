@@ -15,26 +15,27 @@ using core::make_error;
 
 namespace {
 
-// A page of stored documents: the JSON is copied, not re-encoded.
-Response list_response(const core::Page<core::Document>& page) {
-  Response r;
-  size_t size = 96;
-  for (const auto& d : page.items) size += d.json.size() + 1;
-  r.body.reserve(size);
-  r.body.append(R"({"object":"list","data":[)");
-  for (size_t i = 0; i < page.items.size(); ++i) {
-    if (i) r.body.push_back(',');
-    r.body.append(page.items[i].json);
-  }
-  r.body.append(R"(],"has_more":)");
-  r.body.append(page.has_more ? "true" : "false");
-  r.body.append(R"(,"next_cursor":)");
-  if (page.has_more && !page.items.empty())
-    core::append_json_string(
-        r.body, core::encode_cursor({page.items.back().created_at, page.items.back().id}));
+// A list response: the store appends the page's stored documents between
+// the envelope's head and tail (copied once, not re-encoded).
+using ListFn = core::Status (store::Store::*)(std::string_view, const core::ListQuery&, core::DocPage&);
+
+Response list_response(store::Store& store, ListFn list, std::string_view org_id,
+                       const core::ListQuery& q, const std::string& rid) {
+  core::DocPage page;
+  page.json.reserve(1024 + 640 * static_cast<size_t>(q.limit));
+  page.json.append(R"({"object":"list","data":[)");
+  if (auto st = (store.*list)(org_id, q, page); !st) return error_response(st.error(), rid);
+  page.json.append(R"(],"has_more":)");
+  page.json.append(page.has_more ? "true" : "false");
+  page.json.append(R"(,"next_cursor":)");
+  if (page.has_more && page.count > 0)
+    core::append_json_string(page.json,
+                             core::encode_cursor({page.last_created_at, page.last_id}));
   else
-    r.body.append("null");
-  r.body.push_back('}');
+    page.json.append("null");
+  page.json.push_back('}');
+  Response r;
+  r.body = std::move(page.json);
   return r;
 }
 
@@ -51,9 +52,7 @@ Response no_such(std::string_view what, std::string_view id, const std::string& 
 Response Router::list_leads(const Target& t, const core::ApiKey& key, const std::string& rid) {
   auto q = parse_list_query(t, "lead", core::kLeadStatuses);
   if (!q) return error_response(q.error(), rid);
-  auto page = store_.list_lead_docs(key.org_id, *q);
-  if (!page) return error_response(page.error(), rid);
-  return list_response(*page);
+  return list_response(store_, &store::Store::list_lead_docs, key.org_id, *q, rid);
 }
 
 Response Router::get_lead(std::string_view id, const Target& t, const core::ApiKey& key,
@@ -74,9 +73,7 @@ Response Router::get_lead(std::string_view id, const Target& t, const core::ApiK
 Response Router::list_invoices(const Target& t, const core::ApiKey& key, const std::string& rid) {
   auto q = parse_list_query(t, "inv", core::kInvoiceStatuses);
   if (!q) return error_response(q.error(), rid);
-  auto page = store_.list_invoice_docs(key.org_id, *q);
-  if (!page) return error_response(page.error(), rid);
-  return list_response(*page);
+  return list_response(store_, &store::Store::list_invoice_docs, key.org_id, *q, rid);
 }
 
 Response Router::get_invoice(std::string_view id, const Target& t, const core::ApiKey& key,

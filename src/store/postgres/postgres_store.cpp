@@ -239,11 +239,13 @@ class Res {
   ExecStatusType status() const { return PQresultStatus(r_.get()); }  // NULL: fatal
   int rows() const { return PQntuples(r_.get()); }
   bool null(int row, int c) const { return PQgetisnull(r_.get(), row, c) != 0; }
-  std::string str(int row, int c) const {
+  // Valid while this result lives.
+  std::string_view view(int row, int c) const {
     if (null(row, c)) return {};
-    return std::string(PQgetvalue(r_.get(), row, c),
-                       static_cast<size_t>(PQgetlength(r_.get(), row, c)));
+    return std::string_view(PQgetvalue(r_.get(), row, c),
+                            static_cast<size_t>(PQgetlength(r_.get(), row, c)));
   }
+  std::string str(int row, int c) const { return std::string(view(row, c)); }
   std::optional<std::string> opt_str(int row, int c) const {
     if (null(row, c)) return std::nullopt;
     return str(row, c);
@@ -1322,17 +1324,34 @@ namespace {
 core::Document read_doc(const Res& r, int i) {
   return core::Document{r.str(i, 0), r.i64(i, 1), r.str(i, 2)};
 }
+
+// Rows of (id, created_at, doc), the documents copied straight from the
+// result into page.json.
+void read_doc_page(const Res& r, const core::ListQuery& q, core::DocPage& page) {
+  const int n = r.rows();
+  const int take = std::min(n, q.limit);
+  for (int i = 0; i < take; ++i) {
+    if (page.count++) page.json.push_back(',');
+    page.json.append(r.view(i, 2));
+  }
+  page.has_more = n > q.limit;
+  if (take > 0) {
+    page.last_created_at = r.i64(take - 1, 1);
+    page.last_id = r.str(take - 1, 0);
+  }
+}
 }  // namespace
 
-Result<core::Page<core::Document>> PostgresStore::list_lead_docs(std::string_view org_id,
-                                                                 const core::ListQuery& q) {
+Status PostgresStore::list_lead_docs(std::string_view org_id, const core::ListQuery& q,
+                                   core::DocPage& page) {
   Params p;
   p.text(org_id);
   bind_page(p, q);
   PG_CONN(c);
   PG_EXEC(r, c, page_sql("id, created_at, doc FROM leads ", "WHERE org_id = $1", 2, q, "", "id"),
           p, "list lead documents");
-  return read_page<core::Document>(r, q, read_doc);
+  read_doc_page(r, q, page);
+  return {};
 }
 
 Result<core::Document> PostgresStore::get_lead_doc(std::string_view org_id, std::string_view id) {
@@ -1343,8 +1362,8 @@ Result<core::Document> PostgresStore::get_lead_doc(std::string_view org_id, std:
   return read_doc(r, 0);
 }
 
-Result<core::Page<core::Document>> PostgresStore::list_invoice_docs(std::string_view org_id,
-                                                                    const core::ListQuery& q) {
+Status PostgresStore::list_invoice_docs(std::string_view org_id, const core::ListQuery& q,
+                                        core::DocPage& page) {
   Params p;
   p.text(org_id);
   bind_page(p, q);
@@ -1352,7 +1371,8 @@ Result<core::Page<core::Document>> PostgresStore::list_invoice_docs(std::string_
   PG_EXEC(r, c,
           page_sql("id, created_at, doc FROM invoices ", "WHERE org_id = $1", 2, q, "", "id"), p,
           "list invoice documents");
-  return read_page<core::Document>(r, q, read_doc);
+  read_doc_page(r, q, page);
+  return {};
 }
 
 Result<core::Document> PostgresStore::get_invoice_doc(std::string_view org_id,

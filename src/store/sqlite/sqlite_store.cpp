@@ -282,12 +282,14 @@ class Stmt {
     c_.write_failed(rc);
     return db_error(db_, rc, what);
   }
-  std::string str(int c) const {
+  // Valid until the next step or reset.
+  std::string_view view(int c) const {
     auto* p = sqlite3_column_text(s_, c);
-    return p ? std::string(reinterpret_cast<const char*>(p),
-                           static_cast<size_t>(sqlite3_column_bytes(s_, c)))
-             : std::string();
+    return p ? std::string_view(reinterpret_cast<const char*>(p),
+                                static_cast<size_t>(sqlite3_column_bytes(s_, c)))
+             : std::string_view();
   }
+  std::string str(int c) const { return std::string(view(c)); }
   std::optional<std::string> opt_str(int c) const {
     if (sqlite3_column_type(s_, c) == SQLITE_NULL) return std::nullopt;
     return str(c);
@@ -1102,6 +1104,24 @@ Status SqliteStore::upsert_invoices(const std::vector<core::Invoice>& invoices) 
 namespace {
 core::Document read_doc(const Stmt& s) { return core::Document{s.str(0), s.i64(1), s.str(2)}; }
 
+// Rows of (id, created_at, doc), the documents copied straight from SQLite's
+// row into page.json (no string per row).
+Status read_doc_page(Stmt& s, const core::ListQuery& q, core::DocPage& page) {
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    if (page.count == q.limit) {
+      page.has_more = true;
+      break;
+    }
+    if (page.count++) page.json.push_back(',');
+    page.json.append(s.view(2));
+    page.last_created_at = s.i64(1);
+    page.last_id.assign(s.view(0));
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(s.db(), rc, "list");
+  return {};
+}
+
 Result<core::Document> get_doc(SqliteStore::Conn& c, const std::string& sql, std::string_view org,
                                std::string_view id, const char* what) {
   DVS_PREPARE(s, c, sql);
@@ -1145,14 +1165,14 @@ Status fill_documents(SqliteStore::Conn& c) {
 }
 }  // namespace
 
-Result<core::Page<core::Document>> SqliteStore::list_lead_docs(std::string_view org_id,
-                                                               const core::ListQuery& q) {
+Status SqliteStore::list_lead_docs(std::string_view org_id, const core::ListQuery& q,
+                                   core::DocPage& page) {
   Lease lease(*this);
   Conn& c = *lease;
   DVS_PREPARE(s, c, page_sql("id, created_at, doc FROM leads ", "WHERE org_id = ?", q, "", "id"));
   s.text(1, org_id);
   bind_page(s, 2, q);
-  return read_page<core::Document>(s, q, read_doc);
+  return read_doc_page(s, q, page);
 }
 
 Result<core::Document> SqliteStore::get_lead_doc(std::string_view org_id, std::string_view id) {
@@ -1160,15 +1180,15 @@ Result<core::Document> SqliteStore::get_lead_doc(std::string_view org_id, std::s
                  org_id, id, "lead");
 }
 
-Result<core::Page<core::Document>> SqliteStore::list_invoice_docs(std::string_view org_id,
-                                                                  const core::ListQuery& q) {
+Status SqliteStore::list_invoice_docs(std::string_view org_id, const core::ListQuery& q,
+                                      core::DocPage& page) {
   Lease lease(*this);
   Conn& c = *lease;
   DVS_PREPARE(s, c,
               page_sql("id, created_at, doc FROM invoices ", "WHERE org_id = ?", q, "", "id"));
   s.text(1, org_id);
   bind_page(s, 2, q);
-  return read_page<core::Document>(s, q, read_doc);
+  return read_doc_page(s, q, page);
 }
 
 Result<core::Document> SqliteStore::get_invoice_doc(std::string_view org_id,

@@ -65,16 +65,16 @@ class SqliteStore final : public Store {
   Result<core::Page<core::Lead>> list_leads(std::string_view org_id,
                                             const core::ListQuery& q) override;
   Result<core::Lead> get_lead(std::string_view org_id, std::string_view id) override;
-  Result<core::Page<core::Document>> list_lead_docs(std::string_view org_id,
-                                                    const core::ListQuery& q) override;
+  Status list_lead_docs(std::string_view org_id, const core::ListQuery& q,
+                        core::DocPage& page) override;
   Result<core::Document> get_lead_doc(std::string_view org_id, std::string_view id) override;
   Status upsert_leads(const std::vector<core::Lead>& leads) override;
 
   Result<core::Page<core::Invoice>> list_invoices(std::string_view org_id,
                                                   const core::ListQuery& q) override;
   Result<core::Invoice> get_invoice(std::string_view org_id, std::string_view id) override;
-  Result<core::Page<core::Document>> list_invoice_docs(std::string_view org_id,
-                                                       const core::ListQuery& q) override;
+  Status list_invoice_docs(std::string_view org_id, const core::ListQuery& q,
+                           core::DocPage& page) override;
   Result<core::Document> get_invoice_doc(std::string_view org_id, std::string_view id) override;
   Status upsert_invoices(const std::vector<core::Invoice>& invoices) override;
 
