@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -171,14 +172,15 @@ class SqliteStore::Conn {
     }
   }
   // A prepared statement for `sql`, from the cache when seen before.
-  core::Result<sqlite3_stmt*> prepare(const std::string& sql) {
+  // Looked up by view: a literal costs no string.
+  core::Result<sqlite3_stmt*> prepare(std::string_view sql) {
     auto it = cache_.find(sql);
     if (it != cache_.end()) return it->second;
     sqlite3_stmt* s = nullptr;
-    int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+    int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                                 SQLITE_PREPARE_PERSISTENT, &s, nullptr);
     if (rc != SQLITE_OK) return db_error(db_, rc, "prepare");
-    cache_.emplace(sql, s);
+    cache_.emplace(std::string(sql), s);
     return s;
   }
   core::Status exec(const char* sql) {
@@ -226,7 +228,11 @@ class SqliteStore::Conn {
   std::shared_ptr<Health> health_;
   bool transient_ = false;
   int uses_ = 0;
-  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+  struct SqlHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+  };
+  std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> cache_;
 };
 
 namespace {
@@ -438,17 +444,32 @@ core::Invoice read_invoice(const Stmt& s) {
 // filters, then the cursor position. Parameters are numbered from 1 in the
 // order bind_page() binds them.
 // `t` qualifies column names ("" or "a.").
-std::string page_sql(const char* columns, const char* table_where, const core::ListQuery& q,
-                     const std::string& t, const char* id_col) {
-  std::string sql = "SELECT ";
-  sql += columns;
-  sql += table_where;
-  if (!q.status.empty()) sql += " AND " + t + "status = ?";
-  if (q.updated_since) sql += " AND " + t + "updated_at >= ?";
-  if (q.after_created_at) sql += " AND (" + t + "created_at, " + t + id_col + ") < (?, ?)";
-  sql += " ORDER BY " + t + "created_at DESC, " + t + id_col + " DESC LIMIT ?";
-  return sql;
-}
+// Built once per call site for each combination of filters (8 shapes), so
+// that a page costs no SQL string and no statement-cache key of its own.
+class PageSql {
+ public:
+  PageSql(const char* columns, const char* table_where, const std::string& t,
+          const char* id_col) {
+    for (int shape = 0; shape < 8; ++shape) {
+      std::string& sql = sql_[static_cast<size_t>(shape)];
+      sql = "SELECT ";
+      sql += columns;
+      sql += table_where;
+      if (shape & 1) sql += " AND " + t + "status = ?";
+      if (shape & 2) sql += " AND " + t + "updated_at >= ?";
+      if (shape & 4) sql += " AND (" + t + "created_at, " + t + id_col + ") < (?, ?)";
+      sql += " ORDER BY " + t + "created_at DESC, " + t + id_col + " DESC LIMIT ?";
+    }
+  }
+  const std::string& operator()(const core::ListQuery& q) const {
+    const int shape =
+        (q.status.empty() ? 0 : 1) | (q.updated_since ? 2 : 0) | (q.after_created_at ? 4 : 0);
+    return sql_[static_cast<size_t>(shape)];
+  }
+
+ private:
+  std::array<std::string, 8> sql_;
+};
 
 int bind_page(Stmt& s, int i, const core::ListQuery& q) {
   if (!q.status.empty()) s.text(i++, q.status);
@@ -994,7 +1015,8 @@ Result<core::Page<core::Lead>> SqliteStore::list_leads(std::string_view org_id,
                                                        const core::ListQuery& q) {
   Lease lease(*this);
   Conn& c = *lease;
-  DVS_PREPARE(s, c, page_sql(kLeadColumns, "WHERE org_id = ?", q, "", "id"));
+  static const PageSql sql(kLeadColumns, "WHERE org_id = ?", "", "id");
+  DVS_PREPARE(s, c, sql(q));
   s.text(1, org_id);
   bind_page(s, 2, q);
   return read_page<core::Lead>(s, q, read_lead);
@@ -1051,7 +1073,8 @@ Result<core::Page<core::Invoice>> SqliteStore::list_invoices(std::string_view or
                                                              const core::ListQuery& q) {
   Lease lease(*this);
   Conn& c = *lease;
-  DVS_PREPARE(s, c, page_sql(kInvoiceColumns, "WHERE org_id = ?", q, "", "id"));
+  static const PageSql sql(kInvoiceColumns, "WHERE org_id = ?", "", "id");
+  DVS_PREPARE(s, c, sql(q));
   s.text(1, org_id);
   bind_page(s, 2, q);
   return read_page<core::Invoice>(s, q, read_invoice);
@@ -1169,7 +1192,8 @@ Status SqliteStore::list_lead_docs(std::string_view org_id, const core::ListQuer
                                    core::DocPage& page) {
   Lease lease(*this);
   Conn& c = *lease;
-  DVS_PREPARE(s, c, page_sql("id, created_at, doc FROM leads ", "WHERE org_id = ?", q, "", "id"));
+  static const PageSql sql("id, created_at, doc FROM leads ", "WHERE org_id = ?", "", "id");
+  DVS_PREPARE(s, c, sql(q));
   s.text(1, org_id);
   bind_page(s, 2, q);
   return read_doc_page(s, q, page);
@@ -1184,8 +1208,8 @@ Status SqliteStore::list_invoice_docs(std::string_view org_id, const core::ListQ
                                       core::DocPage& page) {
   Lease lease(*this);
   Conn& c = *lease;
-  DVS_PREPARE(s, c,
-              page_sql("id, created_at, doc FROM invoices ", "WHERE org_id = ?", q, "", "id"));
+  static const PageSql sql("id, created_at, doc FROM invoices ", "WHERE org_id = ?", "", "id");
+  DVS_PREPARE(s, c, sql(q));
   s.text(1, org_id);
   bind_page(s, 2, q);
   return read_doc_page(s, q, page);
@@ -1266,10 +1290,11 @@ Result<core::Page<core::RequestLogEntry>> SqliteStore::list_requests(std::string
                                                                      const core::ListQuery& q) {
   Lease lease(*this);
   Conn& c = *lease;
-  DVS_PREPARE(s, c,
-              page_sql("request_id, org_id, key_id, method, path, status, latency_us, "
-                       "client_ip, user_agent, created_at FROM request_log ",
-                       "WHERE org_id = ? AND key_id = ?", q, "", "request_id"));
+  static const PageSql sql(
+      "request_id, org_id, key_id, method, path, status, latency_us, client_ip, user_agent, "
+      "created_at FROM request_log ",
+      "WHERE org_id = ? AND key_id = ?", "", "request_id");
+  DVS_PREPARE(s, c, sql(q));
   s.text(1, org_id).text(2, key_id);
   bind_page(s, 3, q);
   return read_page<core::RequestLogEntry>(s, q, [](const Stmt& r) {
@@ -1309,11 +1334,12 @@ Result<core::Page<core::AuditEvent>> SqliteStore::list_audit(std::string_view or
                                                              const core::ListQuery& q) {
   Lease lease(*this);
   Conn& c = *lease;
-  DVS_PREPARE(s, c,
-              page_sql("a.id, a.org_id, a.type, a.actor_user_id, u.email, a.key_id, a.ip, "
-                       "a.created_at, k.name FROM audit_events a LEFT JOIN users u ON u.id = "
-                       "a.actor_user_id LEFT JOIN api_keys k ON k.id = a.key_id ",
-                       "WHERE a.org_id = ?", q, "a.", "id"));
+  static const PageSql sql(
+      "a.id, a.org_id, a.type, a.actor_user_id, u.email, a.key_id, a.ip, a.created_at, k.name "
+      "FROM audit_events a LEFT JOIN users u ON u.id = a.actor_user_id LEFT JOIN api_keys k ON "
+      "k.id = a.key_id ",
+      "WHERE a.org_id = ?", "a.", "id");
+  DVS_PREPARE(s, c, sql(q));
   s.text(1, org_id);
   bind_page(s, 2, q);
   return read_page<core::AuditEvent>(s, q, [](const Stmt& r) {
