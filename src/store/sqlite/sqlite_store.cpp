@@ -255,6 +255,12 @@ class Stmt {
     sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
+  // Without a copy: `v` must stay as it is until the statement is reset
+  // (the end of this Stmt's scope, or the next bind after a step).
+  Stmt& text_static(int i, std::string_view v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
   // Empty strings are stored as NULL: "absent".
   Stmt& text_or_null(int i, std::string_view v) {
     if (v.empty()) sqlite3_bind_null(s_, i);
@@ -1247,9 +1253,11 @@ Status SqliteStore::append_requests(const std::vector<core::RequestLogEntry>& en
     DVS_PREPARE(q, c,
                 "INSERT INTO request_log(request_id, org_id, key_id, method, path, status, "
                 "latency_us, client_ip, user_agent, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
-    q.text(1, e.request_id).text(2, e.org_id).text(3, e.key_id).text(4, e.method);
-    q.text(5, e.path).integer(6, e.status).integer(7, e.latency_us).text(8, e.client_ip);
-    q.text(9, e.user_agent).integer(10, e.created_at);
+    // The entries outlive each insert: bound without copies.
+    q.text_static(1, e.request_id).text_static(2, e.org_id).text_static(3, e.key_id);
+    q.text_static(4, e.method).text_static(5, e.path).integer(6, e.status);
+    q.integer(7, e.latency_us).text_static(8, e.client_ip).text_static(9, e.user_agent);
+    q.integer(10, e.created_at);
     DVS_TRY(q.run("append request"));
   }
   DVS_TRY(tx.commit());
