@@ -1233,36 +1233,70 @@ Result<core::Document> SqliteStore::get_invoice_doc(std::string_view org_id,
 
 // ---- request log and audit ----
 
+namespace {
+// True for the one caller that finds `every_ms` passed since `last_ms` (or
+// `last_ms` never set), which it then sets to now.
+bool claim_if_due(std::atomic<int64_t>& last_ms, int64_t every_ms) {
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+  int64_t last = last_ms.load(std::memory_order_relaxed);
+  if (last != 0 && now_ms - last < every_ms) return false;
+  return last_ms.compare_exchange_strong(last, now_ms);
+}
+}  // namespace
+
 Status SqliteStore::append_requests(const std::vector<core::RequestLogEntry>& entries) {
   if (entries.empty()) return {};
-  // In index order (key, then time): consecutive inserts land on the same or
-  // neighbouring pages of request_log_key, so a batch dirties (and writes to
-  // the WAL) each page once instead of jumping across the index.
-  std::vector<const core::RequestLogEntry*> order;
-  order.reserve(entries.size());
-  for (const auto& e : entries) order.push_back(&e);
-  std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
-    return a->key_id < b->key_id;
-  });
   Lease lease(*this);
   Conn& c = *lease;
-  Tx tx(c);
-  DVS_TRY(tx.began());
-  for (const auto* ep : order) {
-    const auto& e = *ep;
-    DVS_PREPARE(q, c,
-                "INSERT INTO request_log(request_id, org_id, key_id, method, path, status, "
-                "latency_us, client_ip, user_agent, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
-    // The entries outlive each insert: bound without copies.
-    q.text_static(1, e.request_id).text_static(2, e.org_id).text_static(3, e.key_id);
-    q.text_static(4, e.method).text_static(5, e.path).integer(6, e.status);
-    q.integer(7, e.latency_us).text_static(8, e.client_ip).text_static(9, e.user_agent);
-    q.integer(10, e.created_at);
-    DVS_TRY(q.run("append request"));
+  {
+    Tx tx(c);
+    DVS_TRY(tx.began());
+    for (const auto& e : entries) {
+      DVS_PREPARE(q, c,
+                  "INSERT INTO request_log(request_id, org_id, key_id, method, path, status, "
+                  "latency_us, client_ip, user_agent, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
+      // The entries outlive each insert: bound without copies.
+      q.text_static(1, e.request_id).text_static(2, e.org_id).text_static(3, e.key_id);
+      q.text_static(4, e.method).text_static(5, e.path).integer(6, e.status);
+      q.integer(7, e.latency_us).text_static(8, e.client_ip).text_static(9, e.user_agent);
+      q.integer(10, e.created_at);
+      DVS_TRY(q.run("append request"));
+    }
+    DVS_TRY(tx.commit());
   }
-  DVS_TRY(tx.commit());
+  index_requests_if_due(c);
   restart_wal_if_due(c);
   return {};
+}
+
+// The per-key index of the request log (migration 6), every few seconds:
+// the rows logged since the last pass, sorted in the index's order, in one
+// transaction, so each index page is written once per pass rather than once
+// per batch. A failure (a full disk) leaves the rows to the next pass;
+// list_requests and hourly_counts read them from the log meanwhile.
+void SqliteStore::index_requests_if_due(Conn& c) {
+  constexpr int64_t kEveryMs = 5000;
+  if (!claim_if_due(requests_indexed_ms_, kEveryMs)) return;
+  auto pass = [&]() -> Status {
+    Tx tx(c);
+    DVS_TRY(tx.began());
+    DVS_PREPARE(add, c,
+                "INSERT INTO request_log_by_key(key_id, created_at, request_id, seq, org_id) "
+                "SELECT key_id, created_at, request_id, seq, org_id FROM request_log "
+                "WHERE seq > (SELECT seq FROM request_log_indexed WHERE id = 1) "
+                "ORDER BY key_id, created_at DESC, request_id DESC, seq");
+    DVS_TRY(add.run("index requests"));
+    DVS_PREPARE(upto, c,
+                "UPDATE request_log_indexed SET seq = "
+                "(SELECT COALESCE(max(seq), request_log_indexed.seq) FROM request_log) WHERE id = 1");
+    DVS_TRY(upto.run("index requests"));
+    return tx.commit();
+  };
+  if (auto st = pass(); !st)
+    spdlog::warn("sqlite: request-log index pass failed ({}); retried in {} s", st.error().message,
+                 kEveryMs / 1000);
 }
 
 // Under a constant stream of reads the WAL never restarts: each automatic
@@ -1276,12 +1310,7 @@ Status SqliteStore::append_requests(const std::vector<core::RequestLogEntry>& en
 // truncates the file. A busy database is not an error here: next time.
 void SqliteStore::restart_wal_if_due(Conn& c) {
   constexpr int64_t kEveryMs = 1000;
-  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::steady_clock::now().time_since_epoch())
-                             .count();
-  int64_t last = wal_restarted_ms_.load(std::memory_order_relaxed);
-  if (now_ms - last < kEveryMs) return;
-  if (!wal_restarted_ms_.compare_exchange_strong(last, now_ms)) return;
+  if (!claim_if_due(wal_restarted_ms_, kEveryMs)) return;
   // A passive checkpoint first (it never waits) tells how long the WAL is;
   // a small one restarts by itself. Then the restart waits at most 200 ms for
   // readers, not the usual busy timeout: this thread also has a log to write.
@@ -1297,18 +1326,31 @@ void SqliteStore::restart_wal_if_due(Conn& c) {
     spdlog::warn("sqlite: WAL checkpoint failed: {}", sqlite3_errmsg(c.db()));
 }
 
+// The indexed part (request_log_by_key) and the rows logged since the last
+// index pass (a scan of the log's newest rows), merged newest first.
 Result<core::Page<core::RequestLogEntry>> SqliteStore::list_requests(std::string_view org_id,
                                                                      std::string_view key_id,
                                                                      const core::ListQuery& q) {
   Lease lease(*this);
   Conn& c = *lease;
-  static const PageSql sql(
-      "request_id, org_id, key_id, method, path, status, latency_us, client_ip, user_agent, "
-      "created_at FROM request_log ",
-      "WHERE org_id = ? AND key_id = ?", "", "request_id");
-  DVS_PREPARE(s, c, sql(q));
+  // ?1 org, ?2 key, ?3 ?4 the cursor (created_at, request_id), ?5 the limit.
+  auto sql = [](bool cursor) {
+    const std::string cols =
+        "SELECT request_id, org_id, key_id, method, path, status, latency_us, client_ip, "
+        "user_agent, created_at FROM request_log ";
+    const std::string after = cursor ? " AND (created_at, request_id) < (?3, ?4)" : "";
+    return cols + "WHERE seq IN (SELECT seq FROM request_log_by_key WHERE key_id = ?2 AND org_id = ?1" + after +
+           " ORDER BY created_at DESC, request_id DESC LIMIT ?5) AND org_id = ?1 UNION ALL " +
+           cols +
+           "WHERE seq > (SELECT seq FROM request_log_indexed WHERE id = 1) AND key_id = ?2 AND "
+           "org_id = ?1" +
+           after + " ORDER BY created_at DESC, request_id DESC LIMIT ?5";
+  };
+  static const std::array<std::string, 2> kSql{sql(false), sql(true)};
+  DVS_PREPARE(s, c, kSql[q.after_created_at ? 1 : 0]);
   s.text(1, org_id).text(2, key_id);
-  bind_page(s, 3, q);
+  if (q.after_created_at) s.integer(3, *q.after_created_at).text(4, q.after_id);
+  s.integer(5, q.limit + 1);
   return read_page<core::RequestLogEntry>(s, q, [](const Stmt& r) {
     core::RequestLogEntry e;
     e.request_id = r.str(0);
@@ -1330,8 +1372,14 @@ Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStore::hourly_counts(
   Lease lease(*this);
   Conn& c = *lease;
   DVS_PREPARE(q, c,
-              "SELECT created_at / 3600 * 3600 AS h, count(*) FROM request_log WHERE key_id = ? "
-              "AND org_id = ? AND created_at >= ? GROUP BY h ORDER BY h");
+              "SELECT h, sum(n) FROM ("
+              "SELECT created_at / 3600 * 3600 AS h, count(*) AS n FROM request_log_by_key "
+              "WHERE key_id = ?1 AND org_id = ?2 AND created_at >= ?3 GROUP BY h "
+              "UNION ALL "
+              "SELECT created_at / 3600 * 3600 AS h, count(*) AS n FROM request_log "
+              "WHERE seq > (SELECT seq FROM request_log_indexed WHERE id = 1) AND key_id = ?1 "
+              "AND org_id = ?2 AND created_at >= ?3 GROUP BY h"
+              ") GROUP BY h ORDER BY h");
   q.text(1, key_id).text(2, org_id).integer(3, since);
   std::vector<std::pair<int64_t, int64_t>> out;
   int rc;

@@ -121,6 +121,8 @@ class SqliteStore final : public Store {
   // Ends WAL growth under constant reads (append_requests).
   void restart_wal_if_due(Conn& c);
   std::atomic<int64_t> wal_restarted_ms_{0};
+  void index_requests_if_due(Conn& c);
+  std::atomic<int64_t> requests_indexed_ms_{0};
 };
 
 }  // namespace dvs::store

@@ -130,3 +130,39 @@ TEST_F(KeyCacheServiceTest, LastUsedUpdatesDoNotEmptyTheCache) {
   ASSERT_TRUE(auth());
   EXPECT_EQ(cache.hits(), 1u);
 }
+
+// Not the cache, but the same setting (a SQLite file and an operator's
+// connection beside the store): pruning the request log with plain SQL, as
+// docs/operations.md says, prunes its per-key index too (migration 6), both
+// for rows already indexed and for rows still waiting for the index pass.
+TEST_F(KeyCacheServiceTest, PruningTheRequestLogPrunesItsIndex) {
+  auto entry = [&](int64_t at, std::string id) {
+    core::RequestLogEntry e;
+    e.request_id = std::move(id);
+    e.org_id = org.id;
+    e.key_id = key_id;
+    e.method = "GET";
+    e.path = "/v1/leads";
+    e.status = 200;
+    e.created_at = at;
+    return e;
+  };
+  ASSERT_TRUE(store->append_requests({entry(100, "req_1"), entry(200, "req_2")}).ok());  // indexed
+  ASSERT_TRUE(store->append_requests({entry(300, "req_3"), entry(400, "req_4")}).ok());  // not yet
+  exec_elsewhere("DELETE FROM request_log WHERE created_at < 150 OR created_at = 300");
+  core::ListQuery q;
+  q.limit = 1;
+  std::vector<std::string> seen;
+  for (int pages = 0; pages < 5; ++pages) {
+    auto page = store->list_requests(org.id, key_id, q);
+    ASSERT_TRUE(page);
+    for (const auto& e : page->items) seen.push_back(e.request_id);
+    if (!page->has_more) break;
+    q.after_created_at = page->items.back().created_at;
+    q.after_id = page->items.back().request_id;
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"req_4", "req_2"}));
+  auto hours = store->hourly_counts(org.id, key_id, 0);
+  ASSERT_TRUE(hours);
+  EXPECT_EQ(*hours, (std::vector<std::pair<int64_t, int64_t>>{{0, 2}}));
+}

@@ -772,6 +772,40 @@ TEST_P(StoreContract, HourlyCountsAreOldestFirstPerKey) {
   EXPECT_TRUE(s->hourly_counts(org_b, "key_2", 0)->empty());
 }
 
+// SQLite indexes the log per key in passes every few seconds (the first
+// batch is indexed at once, the next ones wait): listing and counting must
+// merge what is indexed with what is not yet, in order, per organization,
+// and a pruned row must leave the index too.
+TEST_P(StoreContract, RequestLogListsMergeIndexedAndRecentRows) {
+  ASSERT_TRUE(s->append_requests({request(org_a, "key_m", 3600 + 1, "req_a1"),
+                                  request(org_a, "key_m", 3600 + 3, "req_a3"),
+                                  request(org_b, "key_m", 3600 + 4, "req_b4")})
+                  .ok());
+  ASSERT_TRUE(s->append_requests({request(org_a, "key_m", 3600 + 2, "req_a2"),
+                                  request(org_a, "key_m", 7200 + 5, "req_a5"),
+                                  request(org_a, "key_other", 3600 + 6, "req_o6")})
+                  .ok());
+  core::ListQuery q;
+  q.limit = 2;
+  std::vector<std::string> seen;
+  for (int pages = 0; pages < 5; ++pages) {
+    auto page = s->list_requests(org_a, "key_m", q);
+    ASSERT_TRUE(page);
+    for (const auto& e : page->items) seen.push_back(e.request_id);
+    if (!page->has_more) break;
+    q.after_created_at = page->items.back().created_at;
+    q.after_id = page->items.back().request_id;
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"req_a5", "req_a3", "req_a2", "req_a1"}));
+  auto hours = s->hourly_counts(org_a, "key_m", 0);
+  ASSERT_TRUE(hours);
+  EXPECT_EQ(*hours, (std::vector<std::pair<int64_t, int64_t>>{{3600, 3}, {7200, 1}}));
+  auto theirs = s->list_requests(org_b, "key_m", core::ListQuery{});
+  ASSERT_TRUE(theirs);
+  ASSERT_EQ(theirs->items.size(), 1u);
+  EXPECT_EQ(theirs->items[0].request_id, "req_b4");
+}
+
 TEST_P(StoreContract, AuditEventsNameTheKeyAndTheActor) {
   auto user = make_user(org_a, "admin@example.com");
   auto k = make_key(org_a, 90);
