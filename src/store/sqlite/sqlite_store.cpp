@@ -1,6 +1,5 @@
 #include "store/sqlite/sqlite_store.hpp"
 
-#include <algorithm>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
@@ -13,9 +12,11 @@
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
+#include <utility>
 
 #include "core/render.hpp"
 #include "store/migrations.hpp"
+#include "store/sqlite/key_signal.hpp"
 
 namespace dvs::store {
 
@@ -182,6 +183,8 @@ class SqliteStore::Conn {
   // A prepared statement for `sql`, from the cache when seen before.
   // Looked up by view: a literal costs no string.
   core::Result<sqlite3_stmt*> prepare(std::string_view sql) {
+    if (begin_pending_) [[unlikely]]
+      begin_now();
     auto it = cache_.find(sql);
     if (it != cache_.end()) return it->second;
     sqlite3_stmt* s = nullptr;
@@ -226,6 +229,17 @@ class SqliteStore::Conn {
     transient_ = true;
     ++health_->transient_open;
   }
+  // A read scope's BEGIN, run just before the first statement inside the
+  // scope: a request answered without a look-up runs no statement at all.
+  void begin_lazily() {
+    begin_pending_ = true;
+    scope_began_ = false;
+  }
+  // Ends a read scope; true when its BEGIN ran.
+  bool end_lazily() {
+    begin_pending_ = false;
+    return std::exchange(scope_began_, false);
+  }
   // Uses of the connection in progress on its thread (nested: a read scope
   // and the calls inside it).
   int acquire() { return ++uses_; }
@@ -236,6 +250,15 @@ class SqliteStore::Conn {
   std::shared_ptr<Health> health_;
   bool transient_ = false;
   int uses_ = 0;
+  bool begin_pending_ = false;
+  bool scope_began_ = false;
+  void begin_now() {
+    begin_pending_ = false;
+    auto b = prepare("BEGIN");
+    if (!b) return;
+    scope_began_ = sqlite3_step(*b) == SQLITE_DONE;
+    sqlite3_reset(*b);
+  }
   struct SqlHash {
     using is_transparent = void;
     size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
@@ -515,7 +538,9 @@ core::Result<core::Page<T>> read_page(Stmt& s, const core::ListQuery& q, Reader 
 }  // namespace
 
 SqliteStore::SqliteStore(std::string path)
-    : path_(std::move(path)), instance_(g_next_instance++), health_(std::make_shared<Health>()) {
+    : path_(std::move(path)),
+      instance_(g_next_instance++),
+      health_(std::make_shared<Health>()) {
   std::filesystem::path p(path_);
   if (p.has_parent_path()) {
     std::error_code ec;
@@ -525,6 +550,7 @@ SqliteStore::SqliteStore(std::string path)
                                ec.message());
   }
   (void)Lease(*this);  // opens now, so a bad path fails at start-up
+  signal_ = std::make_unique<KeySignal>(path_);
 }
 
 namespace {
@@ -582,16 +608,14 @@ Status fill_documents(SqliteStore::Conn& c);
 
 namespace {
 // BEGIN ... COMMIT around a request's reads on this thread's connection.
-// The statements are prepared once per connection: a deferred BEGIN takes
-// no lock until the first read, so a request rejected before any look-up
-// costs two cached-statement steps.
+// The BEGIN runs just before the scope's first statement (Conn::prepare), so
+// a request answered from memory (a cached key over its limit, say) runs no
+// statement at all; the statements are prepared once per connection.
 class SqliteReadScope final : public Store::ReadScope {
  public:
-  explicit SqliteReadScope(SqliteStore& store) : lease_(store), c_(*lease_) {
-    open_ = step("BEGIN");
-  }
+  explicit SqliteReadScope(SqliteStore& store) : lease_(store), c_(*lease_) { c_.begin_lazily(); }
   ~SqliteReadScope() override {
-    if (open_ && !sqlite3_get_autocommit(c_.db())) (void)step("COMMIT");
+    if (c_.end_lazily() && !sqlite3_get_autocommit(c_.db())) (void)step("COMMIT");
   }
 
  private:
@@ -603,7 +627,6 @@ class SqliteReadScope final : public Store::ReadScope {
   }
   SqliteStore::Lease lease_;  // the calls inside the scope use the same connection
   SqliteStore::Conn& c_;
-  bool open_;
 };
 }  // namespace
 
@@ -796,7 +819,9 @@ Status SqliteStore::insert_key(const core::ApiKey& k, const core::AuditEvent* au
   DVS_TRY(tx.began());
   DVS_TRY(insert_key_row(c, k));
   if (audit) DVS_TRY(insert_audit_row(c, *audit));
-  return tx.commit();
+  DVS_TRY(tx.commit());
+  keys_changed();
+  return {};
 }
 
 Result<core::ApiKey> SqliteStore::find_key_by_hash(const core::KeyHash& hash) {
@@ -814,15 +839,32 @@ Result<core::ApiKey> SqliteStore::find_key_by_hash(const core::KeyHash& hash) {
   return k;
 }
 
+void SqliteStore::keys_changed() { signal_->raise(); }
+
 std::optional<uint64_t> SqliteStore::key_epoch() {
+  // The signal first, then the epoch: a key change committed after this load
+  // raises the signal after its commit, so the next call reads again.
+  const uint64_t signal = signal_->load();
+  const int64_t now_ms = steady_us() / 1000;
+  if (signal_->shared()) {
+    std::lock_guard lk(epoch_mu_);
+    if (epoch_read_.known && epoch_read_.signal == signal &&
+        now_ms - epoch_read_.at_ms < kEpochRecheckMs)
+      return epoch_read_.epoch;
+  }
   Lease lease(*this);
   Conn& c = *lease;
-  static const std::string kSql = "SELECT value FROM key_epoch WHERE id = 1";  // every /v1 request
+  static const std::string kSql = "SELECT value FROM key_epoch WHERE id = 1";
   auto prepared = c.prepare(kSql);
   if (!prepared) return std::nullopt;
   Stmt q(c, *prepared);
   if (q.step() != SQLITE_ROW) return std::nullopt;
-  return static_cast<uint64_t>(q.i64(0));
+  const auto epoch = static_cast<uint64_t>(q.i64(0));
+  std::lock_guard lk(epoch_mu_);
+  // A slower reader never replaces a fresher record with an older one.
+  if (!epoch_read_.known || now_ms >= epoch_read_.at_ms)
+    epoch_read_ = EpochRead{true, signal, epoch, now_ms};
+  return epoch;
 }
 
 Result<core::ApiKey> SqliteStore::get_key(std::string_view org_id, std::string_view id) {
@@ -865,6 +907,7 @@ Result<core::ApiKey> SqliteStore::revoke_key(std::string_view org_id, std::strin
     DVS_TRY(q.run("revoke key"));
     if (audit && sqlite3_changes(c.db()) > 0) DVS_TRY(insert_audit_row(c, *audit));
     DVS_TRY(tx.commit());
+    keys_changed();
   }
   return get_key(org_id, id);
 }
@@ -895,7 +938,9 @@ Status SqliteStore::rotate_key(std::string_view org_id, std::string_view old_id,
   }
   DVS_TRY(insert_key_row(c, replacement));
   if (audit) DVS_TRY(insert_audit_row(c, *audit));
-  return tx.commit();
+  DVS_TRY(tx.commit());
+  keys_changed();
+  return {};
 }
 
 Status SqliteStore::touch_keys(const std::vector<std::pair<std::string, int64_t>>& uses) {

@@ -15,11 +15,14 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "store/store.hpp"
 
 namespace dvs::store {
+
+class KeySignal;
 
 class SqliteStore final : public Store {
  public:
@@ -123,6 +126,25 @@ class SqliteStore final : public Store {
   std::atomic<int64_t> wal_restarted_ms_{0};
   void index_requests_if_due(Conn& c);
   std::atomic<int64_t> requests_indexed_ms_{0};
+
+  // The key epoch as last read, and the key signal's value before that read
+  // (key_signal.hpp): reused while the signal is unchanged and the read is
+  // younger than kEpochRecheckMs.
+  std::unique_ptr<KeySignal> signal_;
+  std::mutex epoch_mu_;
+  struct EpochRead {
+    bool known = false;
+    uint64_t signal = 0;
+    uint64_t epoch = 0;
+    int64_t at_ms = 0;
+  } epoch_read_;
+  // Raises the key signal: after a committed change to a key.
+  void keys_changed();
+
+ public:
+  // How long a change to a key made without a store (an operator's SQL) can
+  // go unseen by a server that holds the key in its cache.
+  static constexpr int64_t kEpochRecheckMs = 100;
 };
 
 }  // namespace dvs::store

@@ -1,11 +1,14 @@
 // The key cache behind KeyService::authenticate on a real SQLite database:
-// a change to a key made anywhere (this service, another process such as the
-// CLI, plain SQL) is seen by the very next authentication.
+// a change to a key made through a store (this service, another process such
+// as the CLI) is seen by the very next authentication; one made with plain
+// SQL, once SqliteStore::kEpochRecheckMs has passed (key_signal.hpp).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "core/ids.hpp"
 #include "core/key_cache.hpp"
@@ -89,15 +92,32 @@ TEST_F(KeyCacheServiceTest, RevokingThroughTheServiceIsSeenAtOnce) {
 TEST_F(KeyCacheServiceTest, RevokingFromAnotherProcessIsSeenAtOnce) {
   ASSERT_TRUE(auth());
   ASSERT_TRUE(auth());
-  // Another connection, as the CLI's `keys revoke` or an operator's SQL.
+  ASSERT_EQ(cache.hits(), 1u);
+  // Another store on the same file, as the CLI's `keys revoke` opens: its own
+  // mapping of the key signal, its own connections.
+  {
+    store::SqliteStore cli(path);
+    ASSERT_TRUE(cli.revoke_key("", key_id, clock.now_s(), nullptr));
+  }
+  auto r = auth();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, core::Errc::invalid_api_key);
+}
+
+TEST_F(KeyCacheServiceTest, RevokingWithPlainSqlIsSeenWithinTheRecheckBound) {
+  ASSERT_TRUE(auth());
+  ASSERT_TRUE(auth());
+  // An operator's connection: the epoch rises, the key signal does not.
   exec_elsewhere("UPDATE api_keys SET revoked_at = 1 WHERE id = '" + key_id + "'");
+  std::this_thread::sleep_for(std::chrono::milliseconds(store::SqliteStore::kEpochRecheckMs + 20));
   EXPECT_FALSE(auth());
 }
 
-TEST_F(KeyCacheServiceTest, ScopeAndLimitChangesAreSeenAtOnce) {
+TEST_F(KeyCacheServiceTest, ScopeAndLimitChangesAreSeen) {
   ASSERT_TRUE(auth());
   exec_elsewhere("UPDATE api_keys SET scopes = 'invoices:read', rate_limit_per_minute = 7 "
                  "WHERE id = '" + key_id + "'");
+  std::this_thread::sleep_for(std::chrono::milliseconds(store::SqliteStore::kEpochRecheckMs + 20));
   auto k = auth();
   ASSERT_TRUE(k);
   EXPECT_FALSE(k->scopes.has(core::Scope::leads_read));
