@@ -195,6 +195,26 @@ BEGIN
      AND seq = OLD.seq;
 END;
 )sql"},
+    {7, "key hashes removed", R"sql(
+-- The server holds a filter of every key's hash (core/key_filter.hpp) so that
+-- an unknown key is answered without a read; it learns new keys by rowid. A
+-- hash that leaves the table (a deleted key, a changed hash) cannot be taken
+-- out of the filter, and a deleted top rowid can be given again: either
+-- raises this counter, and the filter is built again from the table.
+CREATE TABLE key_hashes_removed (
+  id     INTEGER PRIMARY KEY CHECK (id = 1),
+  value  INTEGER NOT NULL
+);
+INSERT INTO key_hashes_removed(id, value) VALUES (1, 0);
+CREATE TRIGGER api_keys_hash_removed_delete AFTER DELETE ON api_keys
+BEGIN
+  UPDATE key_hashes_removed SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER api_keys_hash_removed_update AFTER UPDATE OF secret_hash ON api_keys
+BEGIN
+  UPDATE key_hashes_removed SET value = value + 1 WHERE id = 1;
+END;
+)sql"},
 };
 }  // namespace
 

@@ -563,7 +563,11 @@ std::unordered_map<uint64_t, std::unique_ptr<SqliteStore::Conn>>& thread_conns()
 }
 }  // namespace
 
-SqliteStore::~SqliteStore() { thread_conns().erase(instance_); }
+SqliteStore::~SqliteStore() {
+  stopping_ = true;
+  if (filter_builder_.joinable()) filter_builder_.join();
+  thread_conns().erase(instance_);
+}
 
 // Why connections on a read-only file system are transient: every
 // connection of a process to one database shares one -shm mapping, and the
@@ -824,7 +828,122 @@ Status SqliteStore::insert_key(const core::ApiKey& k, const core::AuditEvent* au
   return {};
 }
 
+bool SqliteStore::surely_unknown(const core::KeyHash& hash) {
+  if (!signal_->shared()) return false;
+  // The signal first, then the table, as in key_epoch(): a key committed
+  // after this load raises the signal after its commit.
+  const uint64_t signal = signal_->load();
+  const int64_t now_ms = steady_us() / 1000;
+  std::lock_guard lk(filter_mu_);
+  if (!filter_.bloom) {
+    start_filter_build_locked(now_ms);
+    return false;
+  }
+  if (filter_.signal != signal || now_ms - filter_.at_ms >= kEpochRecheckMs) {
+    Lease lease(*this);
+    auto r = refresh_filter(*lease);
+    if (!r || *r == Refresh::rebuild) {
+      filter_.bloom.reset();
+      start_filter_build_locked(now_ms);
+      return false;
+    }
+    filter_.signal = signal;
+    filter_.at_ms = now_ms;
+    // Still exact, only more false positives: used until the new one is in.
+    if (filter_.bloom->full()) start_filter_build_locked(now_ms);
+  }
+  return !filter_.bloom->may_contain(hash);
+}
+
+bool SqliteStore::key_filter_ready() {
+  std::lock_guard lk(filter_mu_);
+  return filter_.bloom != nullptr;
+}
+
+namespace {
+// Adds to `bloom` the hashes of the keys with a rowid above `after`, in
+// rowid order; returns the last rowid read.
+Result<int64_t> add_keys_after(SqliteStore::Conn& c, int64_t after, core::KeyFilter& bloom,
+                               const std::atomic<bool>& stopping) {
+  DVS_PREPARE(q, c, "SELECT rowid, secret_hash FROM api_keys WHERE rowid > ? ORDER BY rowid");
+  q.integer(1, after);
+  int rc;
+  core::KeyHash h;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    after = q.i64(0);
+    if (q.blob_size(1) != static_cast<int>(h.size())) continue;  // matches no key anyway
+    std::memcpy(h.data(), q.blob_ptr(1), h.size());
+    bloom.add(h);
+    if (stopping.load(std::memory_order_relaxed)) return make_error(Errc::unavailable, "closing");
+  }
+  if (rc != SQLITE_DONE) return db_error(c.db(), rc, "key filter");
+  return after;
+}
+
+// key_hashes_removed (migration 7) and the highest rowid of api_keys.
+Status read_filter_marks(SqliteStore::Conn& c, int64_t& removed, int64_t& top) {
+  DVS_PREPARE(q, c,
+              "SELECT (SELECT value FROM key_hashes_removed WHERE id = 1), "
+              "(SELECT COALESCE(max(rowid), 0) FROM api_keys)");
+  if (int rc = q.step(); rc != SQLITE_ROW) return db_error(c.db(), rc, "key filter");
+  removed = q.i64(0);
+  top = q.i64(1);
+  return {};
+}
+}  // namespace
+
+// Adds the keys stored since the last refresh, or asks for a whole build
+// when a hash may have left the table or rowids went back (a deleted top
+// row, VACUUM): the filter could then miss a key.
+Result<SqliteStore::Refresh> SqliteStore::refresh_filter(Conn& c) {
+  int64_t removed = 0, top = 0;
+  DVS_TRY(read_filter_marks(c, removed, top));
+  if (removed != filter_.removed || top < filter_.last_rowid) return Refresh::rebuild;
+  if (top == filter_.last_rowid) return Refresh::done;
+  auto last = add_keys_after(c, filter_.last_rowid, *filter_.bloom, stopping_);
+  if (!last) return last.error();
+  filter_.last_rowid = *last;
+  return Refresh::done;
+}
+
+void SqliteStore::start_filter_build_locked(int64_t now_ms) {
+  if (filter_building_ || now_ms < filter_retry_ms_ || stopping_) return;
+  filter_building_ = true;
+  if (filter_builder_.joinable()) filter_builder_.join();  // done: it cleared the flag
+  filter_builder_ = std::thread([this] { build_filter(); });
+}
+
+// A whole build, in one read snapshot, on the builder thread (its own
+// connection). About a second for a million keys read from disk.
+void SqliteStore::build_filter() {
+  const uint64_t signal = signal_->load();
+  const int64_t started_ms = steady_us() / 1000;
+  Filter f;
+  Status st = [&]() -> Status {
+    SqliteReadScope snapshot(*this);
+    Lease lease(*this);
+    int64_t top = 0;
+    DVS_TRY(read_filter_marks(*lease, f.removed, top));
+    f.bloom = std::make_unique<core::KeyFilter>(std::max<size_t>(1024, 2 * static_cast<size_t>(top)));
+    auto last = add_keys_after(*lease, 0, *f.bloom, stopping_);
+    if (!last) return last.error();
+    f.last_rowid = *last;
+    return {};
+  }();
+  std::lock_guard lk(filter_mu_);
+  filter_building_ = false;
+  if (!st.ok()) {
+    if (!stopping_) spdlog::warn("sqlite: key filter not built: {}", st.error().message);
+    filter_retry_ms_ = started_ms + 1000;
+    return;
+  }
+  f.signal = signal;
+  f.at_ms = started_ms;
+  filter_ = std::move(f);
+}
+
 Result<core::ApiKey> SqliteStore::find_key_by_hash(const core::KeyHash& hash) {
+  if (surely_unknown(hash)) return make_error(Errc::not_found, "no such key");
   Lease lease(*this);
   Conn& c = *lease;
   DVS_PREPARE(q, c, std::string("SELECT ") + kKeyColumnsNoEmail + "WHERE k.secret_hash = ?");

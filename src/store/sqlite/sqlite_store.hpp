@@ -17,7 +17,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
+#include "core/key_filter.hpp"
 #include "store/store.hpp"
 
 namespace dvs::store {
@@ -141,10 +143,39 @@ class SqliteStore final : public Store {
   // Raises the key signal: after a committed change to a key.
   void keys_changed();
 
+  // Every stored key's hash (core/key_filter.hpp), current as of `signal`
+  // and `at_ms` as the epoch above. New keys are added by rowid on the
+  // request path (cheap); a whole build (at first use, after a hash left the
+  // table, past capacity) runs on a thread of its own, and until it is done
+  // unknown keys are looked up as before.
+  struct Filter {
+    std::unique_ptr<core::KeyFilter> bloom;
+    uint64_t signal = 0;
+    int64_t at_ms = 0;
+    int64_t last_rowid = 0;
+    int64_t removed = -1;  // key_hashes_removed (migration 7) when built
+  };
+  std::mutex filter_mu_;
+  Filter filter_;
+  bool filter_building_ = false;
+  int64_t filter_retry_ms_ = 0;
+  std::thread filter_builder_;
+  std::atomic<bool> stopping_{false};
+  // True when no stored key has this hash (no read while the filter is
+  // current); false when one may, or when it cannot tell.
+  bool surely_unknown(const core::KeyHash& hash);
+  enum class Refresh { done, rebuild };
+  Result<Refresh> refresh_filter(Conn& c);
+  void start_filter_build_locked(int64_t now_ms);
+  void build_filter();
+
  public:
   // How long a change to a key made without a store (an operator's SQL) can
   // go unseen by a server that holds the key in its cache.
   static constexpr int64_t kEpochRecheckMs = 100;
+  // Whether unknown keys are answered from the filter of key hashes now
+  // (built on first use, on a thread of its own).
+  bool key_filter_ready();
 };
 
 }  // namespace dvs::store
