@@ -95,7 +95,8 @@ asio::awaitable<boost::system::error_code> send(beast::tcp_stream& stream, const
                                                const Framing& framing, std::string& head,
                                                int timeout_s) {
   const bool with_body =
-      write_head(res, bhttp::obsolete_reason(static_cast<bhttp::status>(res.status)), framing, head);
+      write_head(res, bhttp::obsolete_reason(static_cast<bhttp::status>(wire_status(res.status))),
+                 framing, head);
   std::array<asio::const_buffer, 2> bufs{asio::buffer(head),
                                          asio::buffer(with_body ? std::string_view(res.body)
                                                                 : std::string_view())};

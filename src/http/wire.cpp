@@ -23,7 +23,7 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 
 bool write_head(const Response& res, std::string_view reason, const Framing& framing,
                 std::string& out) {
-  const int status = res.status < 100 || res.status > 999 ? 500 : res.status;
+  const int status = wire_status(res.status);
   const bool no_content = status < 200 || status == 204 || status == 304;
   out.clear();
   out.append(framing.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");

@@ -18,6 +18,10 @@ struct Framing {
   bool head_request = false;  // HEAD: announce the length, send no body
 };
 
+// The status as sent: one outside 100-999 (a bug) goes out as 500. The
+// caller takes the reason phrase for this status, not for res.status.
+inline int wire_status(int status) { return status < 100 || status > 999 ? 500 : status; }
+
 // Replaces `out` with the head of `res` (ending in the blank line), with
 // `reason` in the status line. Returns whether res.body follows on the wire:
 // not for HEAD, 1xx, 204 and 304 (204 and 304 carry neither Content-Length

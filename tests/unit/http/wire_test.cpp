@@ -73,4 +73,8 @@ TEST(WireHead, OutOfRangeStatusIsA500) {
   std::string head;
   http::write_head(r, "Internal Server Error", {}, head);
   EXPECT_TRUE(head.starts_with("HTTP/1.1 500 "));
+  // The server takes the reason phrase for the status sent, not for 42.
+  EXPECT_EQ(http::wire_status(42), 500);
+  EXPECT_EQ(http::wire_status(1000), 500);
+  EXPECT_EQ(http::wire_status(429), 429);
 }
