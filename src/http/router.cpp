@@ -229,21 +229,25 @@ Response Router::handle_v1(const Request& req, const Target& target, const std::
   // read. /v1 handlers only read; the request log is written elsewhere.
   auto snapshot = store_.read_scope();
   core::KeyOutcome outcome = core::KeyOutcome::unknown;
-  auto key = keys_.authenticate(req.authorization, &outcome);
+  core::ApiKey refused;  // a revoked or expired key: its log shows the 401
+  auto key = keys_.authenticate(req.authorization, &outcome, &refused);
   metrics_.record_key(outcome);
   if (!key) {
     const auto& err = key.error();
     if (err.code != Errc::invalid_api_key) return error_response(err, rid);
-    if (opts_.failed_auth_per_minute == 0) return error_response(err, rid);
-    std::string bucket = "ip:";
-    bucket += req.client_ip;
-    auto d = limiter_.acquire(bucket, opts_.failed_auth_per_minute);
-    if (!d.allowed) {
-      metrics_.record_rate_limited();
-      return rate_limited(d, rid);
+    Response r = error_response(err, rid);
+    if (opts_.failed_auth_per_minute > 0) {
+      std::string bucket = "ip:";
+      bucket += req.client_ip;
+      auto d = limiter_.acquire(bucket, opts_.failed_auth_per_minute);
+      if (!d.allowed) {
+        metrics_.record_rate_limited();
+        r = rate_limited(d, rid);
+      } else {
+        set_rate_headers(r, d);
+      }
     }
-    auto r = error_response(err, rid);
-    set_rate_headers(r, d);
+    if (!refused.id.empty()) log_request(req, target, refused, r, rid);
     return r;
   }
   auto d = limiter_.acquire(key->id, key->rate_limit_per_minute);
@@ -255,12 +259,20 @@ Response Router::handle_v1(const Request& req, const Target& target, const std::
     res = v1_route(req, target, *key, rid);
     set_rate_headers(res, d);
   }
-  res.key_id = key->id;
+  log_request(req, target, *key, res, rid);
+  return res;
+}
+
+// Queues the request for `key`'s request log (written in batches by
+// RequestLogWriter), and names the key on the response for the access log.
+void Router::log_request(const Request& req, const Target& target, const core::ApiKey& key,
+                         Response& res, const std::string& rid) {
+  res.key_id = key.id;
   const int64_t now_us = clock_.now_us();
   core::RequestLogEntry e;
   e.request_id = rid;
-  e.org_id = key->org_id;
-  e.key_id = key->id;
+  e.org_id = key.org_id;
+  e.key_id = key.id;
   // Valid UTF-8 only: one odd byte must not make the database refuse a batch.
   e.method = core::to_valid_utf8(req.method.substr(0, 16));
   e.path = core::to_valid_utf8(redact_secrets(target.path));
@@ -270,7 +282,6 @@ Response Router::handle_v1(const Request& req, const Target& target, const std::
   e.user_agent = core::to_valid_utf8(req.user_agent.substr(0, 256));
   e.created_at = now_us / 1'000'000;
   log_.submit(std::move(e));
-  return res;
 }
 
 Response Router::v1_route(const Request& req, const Target& t, const core::ApiKey& key,

@@ -53,6 +53,8 @@ class Router {
  private:
   Response dispatch(const Request& req, const std::string& request_id);
   Response handle_v1(const Request& req, const Target& target, const std::string& request_id);
+  void log_request(const Request& req, const Target& target, const core::ApiKey& key,
+                   Response& res, const std::string& request_id);
   Response v1_route(const Request& req, const Target& target, const core::ApiKey& key,
                     const std::string& request_id);
   Response list_leads(const Target& t, const core::ApiKey& key, const std::string& rid);

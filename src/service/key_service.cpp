@@ -152,7 +152,8 @@ Result<core::ApiKey> KeyService::revoke(std::string_view org_id, std::string_vie
 }
 
 Result<core::ApiKey> KeyService::authenticate(std::string_view header,
-                                              core::KeyOutcome* outcome) const {
+                                              core::KeyOutcome* outcome,
+                                              core::ApiKey* refused) const {
   core::KeyOutcome ignored;
   core::KeyOutcome& out = outcome ? *outcome : ignored;
   auto bad = [&](core::KeyOutcome why) {
@@ -178,8 +179,12 @@ Result<core::ApiKey> KeyService::authenticate(std::string_view header,
     return key.error();
   }
   switch (key->status(clock_.now_s())) {
-    case core::KeyStatus::revoked: return bad(core::KeyOutcome::revoked);
-    case core::KeyStatus::expired: return bad(core::KeyOutcome::expired);
+    case core::KeyStatus::revoked:
+      if (refused) *refused = std::move(*key);
+      return bad(core::KeyOutcome::revoked);
+    case core::KeyStatus::expired:
+      if (refused) *refused = std::move(*key);
+      return bad(core::KeyOutcome::expired);
     case core::KeyStatus::active: break;
   }
   out = core::KeyOutcome::valid;

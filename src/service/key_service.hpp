@@ -76,8 +76,12 @@ class KeyService {
   // With a cache (use_cache), a key found before is not read again while the
   // store's key epoch is unchanged (core/key_cache.hpp); call it inside the
   // request's read snapshot (Store::read_scope) so the epoch and the key agree.
+  // A revoked or expired key is refused like an unknown one (same error);
+  // `refused`, when given, then receives the stored key, so that the request
+  // can be written to that key's request log.
   Result<core::ApiKey> authenticate(std::string_view authorization_header,
-                                    core::KeyOutcome* outcome = nullptr) const;
+                                    core::KeyOutcome* outcome = nullptr,
+                                    core::ApiKey* refused = nullptr) const;
   // Caches keys in `cache` (not owned; null for none) when the store has a
   // key epoch. Set before serving.
   void use_cache(core::KeyCache* cache) { cache_ = cache; }

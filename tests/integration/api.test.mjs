@@ -501,6 +501,31 @@ test('GET /api/keys/{id}/requests pages through the key\'s request log, newest f
   }
 });
 
+test('requests refused because the key was revoked or expired are in that key\'s request log, with 401', async () => {
+  const revoked = await ceo.createKey({ name: 'revoked, still called', scopes: ['leads:read'] });
+  const expired = await ceo.createKey({ name: 'expired, still called', scopes: ['leads:read'] });
+  assert.equal((await v1(revoked.secret)).status, 200);
+  assert.equal((await ceo.post(`/api/keys/${revoked.key.id}/revoke`, {})).status, 200);
+  await env.sql(`UPDATE api_keys SET expires_at = ${nowS() - 5} WHERE id = '${expired.key.id}'`);
+  const refused = new Map();
+  for (const k of [revoked, expired]) {
+    const r = await v1(k.secret, '/v1/leads', { 'user-agent': 'still-calling/1.0' });
+    assertError(r, 401, 'invalid_api_key');
+    refused.set(k.key.id, assertRequestId(r));
+  }
+  // An unknown key has no log to go to: it is only counted (/metrics).
+  assertError(await v1(`dvs_live_${'A'.repeat(32)}000000`), 401, 'invalid_api_key');
+  for (const [id, rid] of refused) {
+    const entry = await pollUntil(async () => {
+      const r = await ceo.get(`/api/keys/${id}/requests?limit=10`);
+      return r.status === 200 ? r.json.data.find((e) => e.id === rid) : undefined;
+    }, { what: `the refused request ${rid} in the log of ${id}`, tries: 200 });
+    assert.equal(entry.status, 401);
+    assert.equal(entry.path, '/v1/leads');
+    assert.equal(entry.user_agent, 'still-calling/1.0');
+  }
+});
+
 test('GET /api/keys/{id}/requests rejects a bad limit or cursor with 400 naming it', async () => {
   const k = await ceo.createKey({ name: 'log params', scopes: ['leads:read'] });
   const cases = [
