@@ -231,12 +231,15 @@ class SqliteStore::Conn {
   }
   // A read scope's BEGIN, run just before the first statement inside the
   // scope: a request answered without a look-up runs no statement at all.
+  // Scopes nest: only the outermost begins and ends the transaction.
   void begin_lazily() {
+    if (scope_depth_++ > 0) return;
     begin_pending_ = true;
     scope_began_ = false;
   }
-  // Ends a read scope; true when its BEGIN ran.
+  // Ends a read scope; true when it is the outermost and its BEGIN ran.
   bool end_lazily() {
+    if (--scope_depth_ > 0) return false;
     begin_pending_ = false;
     return std::exchange(scope_began_, false);
   }
@@ -250,6 +253,7 @@ class SqliteStore::Conn {
   std::shared_ptr<Health> health_;
   bool transient_ = false;
   int uses_ = 0;
+  int scope_depth_ = 0;
   bool begin_pending_ = false;
   bool scope_began_ = false;
   void begin_now() {

@@ -204,6 +204,27 @@ TEST_F(KeyCacheServiceTest, ExpiryNeedsNoChangeToTheDatabase) {
   EXPECT_FALSE(auth());
 }
 
+// Read scopes nest (the outer one owns the transaction): a scope inside a
+// scope must not leave the outer transaction open when both end, or the
+// connection would pin an old snapshot and the WAL could never be reset.
+TEST_F(KeyCacheServiceTest, NestedReadScopesEndTheirTransaction) {
+  {
+    auto outer = store->read_scope();
+    ASSERT_TRUE(store->get_key(org.id, key_id));  // the outer scope's BEGIN runs here
+    {
+      auto inner = store->read_scope();
+      ASSERT_TRUE(store->get_key(org.id, key_id));
+    }
+    ASSERT_TRUE(store->get_key(org.id, key_id));
+  }
+  // A write from another connection, then a read here: a snapshot left open
+  // would not see it.
+  exec_elsewhere("UPDATE api_keys SET name = 'renamed' WHERE id = '" + key_id + "'");
+  auto k = store->get_key(org.id, key_id);
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->name, "renamed");
+}
+
 TEST_F(KeyCacheServiceTest, LastUsedUpdatesDoNotEmptyTheCache) {
   ASSERT_TRUE(auth());
   const auto before = store->key_epoch();
