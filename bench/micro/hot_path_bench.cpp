@@ -12,6 +12,7 @@
 #include "core/cursor.hpp"
 #include "core/json_writer.hpp"
 #include "core/key_cache.hpp"
+#include "core/key_filter.hpp"
 #include "core/rate_limiter.hpp"
 #include "core/render.hpp"
 
@@ -86,6 +87,24 @@ void BM_VerifyKeyWarmCache(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_VerifyKeyWarmCache)->Arg(1024)->Arg(50000)->ThreadRange(1, 2);
+
+// Issue #5's unknown-key path (change 22): a well-formed key that no stored
+// key matches is refused by the filter of key hashes, after the hash.
+// range(0) keys in the filter (sized for them); the hashes probed are of
+// keys never added.
+void BM_RejectUnknownKeyByFilter(benchmark::State& state) {
+  const size_t stored = static_cast<size_t>(state.range(0));
+  KeyHasher h;
+  KeyFilter filter(stored);
+  for (size_t i = 0; i < stored; ++i) filter.add(h.hash("stored-" + std::to_string(i)));
+  std::vector<KeyHash> unknown;
+  for (size_t i = 0; i < 1024; ++i) unknown.push_back(h.hash(generate_key_secret()));
+  size_t i = 0, passed = 0;
+  for (auto _ : state) passed += filter.may_contain(unknown[i++ & 1023]);
+  state.counters["false_positives"] =
+      benchmark::Counter(static_cast<double>(passed), benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(BM_RejectUnknownKeyByFilter)->Arg(10'000)->Arg(1'000'000);
 
 void BM_RateLimiterAcquire(benchmark::State& state) {
   SystemClock clock;
