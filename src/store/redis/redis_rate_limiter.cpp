@@ -13,25 +13,40 @@ namespace {
 
 std::atomic<uint64_t> g_next_instance{1};
 
-// KEYS[1]: the key's hash (second -> count). ARGV[1]: limit, ARGV[2]: 1 to
-// count the request, 0 to only look. Returns {allowed, total, oldest second,
-// newest second, now in µs}; seconds are -1 when the window is empty.
+// KEYS[1]: the key's hash: second -> count, plus the window's running sums
+// ('t' total, 'o' oldest second, 'n' newest second). ARGV[1]: limit, ARGV[2]:
+// 1 to count the request, 0 to only look. Returns {allowed, total, oldest
+// second, newest second, now in µs}; seconds are -1 when the window is empty.
+//
+// Constant work a request: the sums are read and updated in place, and the
+// buckets are walked (to drop those older than 60 s and sum the rest again)
+// only when the oldest one has left the window, at most once a second per
+// key, or when the sums are missing (a hash from before they were kept).
 constexpr const char* kScript = R"lua(
 local t = redis.call('TIME')
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local sec = tonumber(t[1])
 local limit = tonumber(ARGV[1])
-local h = redis.call('HGETALL', KEYS[1])
-local total, oldest, newest = 0, -1, -1
-for i = 1, #h, 2 do
-  local s = tonumber(h[i])
-  if s <= sec - 60 then
-    redis.call('HDEL', KEYS[1], h[i])
-  else
-    total = total + tonumber(h[i + 1])
-    if oldest < 0 or s < oldest then oldest = s end
-    if s > newest then newest = s end
+local m = redis.call('HMGET', KEYS[1], 't', 'o', 'n')
+local total, oldest, newest = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
+local changed = false
+if total == nil or oldest == nil or newest == nil or (oldest >= 0 and oldest <= sec - 60) then
+  local h = redis.call('HGETALL', KEYS[1])
+  total, oldest, newest = 0, -1, -1
+  for i = 1, #h, 2 do
+    local f = h[i]
+    if f ~= 't' and f ~= 'o' and f ~= 'n' then
+      local s = tonumber(f)
+      if s <= sec - 60 then
+        redis.call('HDEL', KEYS[1], f)
+      else
+        total = total + tonumber(h[i + 1])
+        if oldest < 0 or s < oldest then oldest = s end
+        if s > newest then newest = s end
+      end
+    end
   end
+  changed = true
 end
 local allowed = 0
 if total < limit then
@@ -39,11 +54,19 @@ if total < limit then
   if ARGV[2] == '1' then
     redis.call('HINCRBY', KEYS[1], sec, 1)
     total = total + 1
-    newest = sec
+    if sec > newest then newest = sec end
     if oldest < 0 then oldest = sec end
+    changed = true
   end
 end
-if total > 0 then redis.call('EXPIRE', KEYS[1], 61) end
+if changed then
+  if total > 0 then
+    redis.call('HSET', KEYS[1], 't', total, 'o', oldest, 'n', newest)
+    redis.call('EXPIRE', KEYS[1], 61)
+  else
+    redis.call('DEL', KEYS[1])
+  end
+end
 return {allowed, total, oldest, newest, now_us}
 )lua";
 

@@ -4,6 +4,7 @@
 #include "store/redis/redis_rate_limiter.hpp"
 
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -50,6 +51,28 @@ class RedisLimiter : public ::testing::Test {
     rl = std::make_unique<store::RedisRateLimiter>(store::parse_redis_url(url), clock, 2);
     key = "test:" + core::random_base62(16);
   }
+  // Runs a command on a connection of the test's own; returns the reply's
+  // integer (or -1).
+  long long redis(const std::vector<std::string>& args) {
+    auto u = store::parse_redis_url(std::getenv("DVS_TEST_REDIS_URL"));
+    redisContext* c = redisConnect(u.host.c_str(), u.port);
+    EXPECT_TRUE(c && !c->err);
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data()));
+    long long v = -1;
+    if (r && r->type == REDIS_REPLY_INTEGER) v = r->integer;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0)  // TIME: seconds first
+      v = std::atoll(r->element[0]->str);
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+  }
   core::SystemClock clock;
   std::unique_ptr<store::RedisRateLimiter> rl;
   std::string key;
@@ -87,4 +110,37 @@ TEST_F(RedisLimiter, ExactAcrossThreadsAndInstances) {
     });
   for (auto& t : threads) t.join();
   EXPECT_EQ(allowed.load(), 77);
+}
+
+// The window slides: a bucket older than 60 s no longer counts, and is
+// dropped from the hash. Planted by hand (waiting a minute is no test).
+TEST_F(RedisLimiter, BucketsOlderThanAMinuteLeaveTheWindow) {
+  const long long now = redis({"TIME"});
+  ASSERT_GT(now, 0);
+  const std::string rkey = "dvs:rl:" + key, old = std::to_string(now - 70),
+                    recent = std::to_string(now - 30);
+  // 5 requests 70 s ago and 2 requests 30 s ago, with the sums kept beside.
+  ASSERT_EQ(redis({"HSET", rkey, old, "5", recent, "2", "t", "7", "o", old, "n", recent}), 5);
+  auto d = rl->acquire(key, 4);
+  ASSERT_TRUE(d.allowed);
+  EXPECT_EQ(d.remaining, 1u) << "only the 2 recent requests and this one count";
+  EXPECT_TRUE(rl->acquire(key, 4).allowed);
+  auto refused = rl->acquire(key, 4);
+  EXPECT_FALSE(refused.allowed);
+  // The oldest request left in the window is 30 s old: retry in about 30 s.
+  EXPECT_GE(refused.retry_after_s, 29);
+  EXPECT_LE(refused.retry_after_s, 31);
+  EXPECT_EQ(redis({"HEXISTS", rkey, old}), 0);
+}
+
+// A hash written before the sums were kept (or by hand) is summed once.
+TEST_F(RedisLimiter, AHashWithoutItsSumsIsSummedFromItsBuckets) {
+  const long long now = redis({"TIME"});
+  const std::string rkey = "dvs:rl:" + key;
+  ASSERT_EQ(redis({"HSET", rkey, std::to_string(now - 10), "3"}), 1);
+  auto d = rl->acquire(key, 4);
+  ASSERT_TRUE(d.allowed);
+  EXPECT_EQ(d.remaining, 0u);
+  EXPECT_FALSE(rl->acquire(key, 4).allowed);
+  EXPECT_FALSE(rl->peek(key, 4).allowed);
 }
