@@ -123,9 +123,18 @@ class Conn {
 const get = (path, { version = 'HTTP/1.1', method = 'GET', extra = [] } = {}) =>
   [`${method} ${path} ${version}`, 'Host: 127.0.0.1', `Authorization: Bearer ${key.secret}`, ...extra, '', ''].join('\r\n');
 
-test('HTTP/1.1: status line, exact Content-Length, and the connection stays open for the next request', async () => {
+/** Runs `fn` on a fresh connection, closed afterwards whatever happens. */
+async function withConn(fn) {
   const c = new Conn(server.port);
   try {
+    return await fn(c);
+  } finally {
+    c.destroy();
+  }
+}
+
+test('HTTP/1.1: status line, exact Content-Length, and the connection stays open for the next request', async () => {
+  await withConn(async (c) => {
     await c.send(get('/v1/leads?limit=5'));
     const r = await c.response();
     assert.equal(r.version, 'HTTP/1.1');
@@ -141,39 +150,30 @@ test('HTTP/1.1: status line, exact Content-Length, and the connection stays open
     const again = await c.response();
     assert.equal(again.status, 200, 'a second request on the same connection');
     assert.equal(c.buf.length, 0, 'nothing after the second response');
-  } finally {
-    c.destroy();
-  }
+  });
 });
 
 test('HTTP/1.1 with "Connection: close": the answer says close and the server closes', async () => {
-  const c = new Conn(server.port);
-  try {
+  await withConn(async (c) => {
     await c.send(get('/v1/leads', { extra: ['Connection: close'] }));
     const r = await c.response();
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('connection'), 'close');
     assert.equal(await c.closedByServer(), true);
     assert.equal(c.buf.length, 0, 'no bytes after the response');
-  } finally {
-    c.destroy();
-  }
+  });
 });
 
 test('HTTP/1.0: answered in HTTP/1.0 and closed, unless the client asks for keep-alive', async () => {
-  const plain = new Conn(server.port);
-  try {
+  await withConn(async (plain) => {
     await plain.send(get('/v1/leads', { version: 'HTTP/1.0' }));
     const r = await plain.response();
     assert.equal(r.version, 'HTTP/1.0');
     assert.equal(r.status, 200);
     assert.equal(r.headers.has('connection'), false);
     assert.equal(await plain.closedByServer(), true, 'HTTP/1.0 closes by default');
-  } finally {
-    plain.destroy();
-  }
-  const kept = new Conn(server.port);
-  try {
+  });
+  await withConn(async (kept) => {
     await kept.send(get('/v1/leads', { version: 'HTTP/1.0', extra: ['Connection: keep-alive'] }));
     const r = await kept.response();
     assert.equal(r.version, 'HTTP/1.0');
@@ -182,14 +182,11 @@ test('HTTP/1.0: answered in HTTP/1.0 and closed, unless the client asks for keep
     const again = await kept.response();
     assert.equal(again.status, 200, 'served on the same connection');
     assert.equal(JSON.parse(again.body).object, 'api_key');
-  } finally {
-    kept.destroy();
-  }
+  });
 });
 
 test('HEAD: the length GET would send, and no body (the next response follows the head directly)', async () => {
-  const c = new Conn(server.port);
-  try {
+  await withConn(async (c) => {
     await c.send(get('/v1/openapi.json'));
     const full = await c.response();
     assert.equal(full.status, 200);
@@ -201,16 +198,13 @@ test('HEAD: the length GET would send, and no body (the next response follows th
     const next = await c.response();
     assert.equal(next.status, 200, 'the bytes after the HEAD answer are the next response');
     assert.equal(JSON.parse(next.body).object, 'list');
-  } finally {
-    c.destroy();
-  }
+  });
 });
 
 test('204 No Content: no Content-Length, no Content-Type, no body', async () => {
   const portal = new Portal(env, server);
   const s = await portal.session(owner.email, owner.password);
-  const c = new Conn(server.port);
-  try {
+  await withConn(async (c) => {
     const del = [
       'DELETE /api/session HTTP/1.1', `Host: 127.0.0.1:${server.port}`, `Origin: ${server.base}`,
       'Content-Type: application/json', `Cookie: dvs_session=${s.token}`, '', '',
@@ -225,14 +219,11 @@ test('204 No Content: no Content-Length, no Content-Type, no body', async () => 
     await c.send(get('/v1/leads?limit=1'));
     const next = await c.response();
     assert.equal(next.status, 200, 'the next response follows the 204 head directly');
-  } finally {
-    c.destroy();
-  }
+  });
 });
 
 test('an error answer is framed like any other: JSON, exact length, connection kept', async () => {
-  const c = new Conn(server.port);
-  try {
+  await withConn(async (c) => {
     await c.send(['GET /v1/leads HTTP/1.1', 'Host: 127.0.0.1', 'Authorization: Bearer nope', '', ''].join('\r\n'));
     const r = await c.response();
     assert.equal(r.status, 401);
@@ -242,7 +233,5 @@ test('an error answer is framed like any other: JSON, exact length, connection k
     assert.match(r.headers.get('www-authenticate'), /^Bearer /);
     await c.send(get('/v1/leads?limit=1'));
     assert.equal((await c.response()).status, 200);
-  } finally {
-    c.destroy();
-  }
+  });
 });

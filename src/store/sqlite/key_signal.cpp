@@ -44,14 +44,10 @@ KeySignal::~KeySignal() {
 }
 
 uint64_t KeySignal::load() const {
-  // Both counters only grow, so their sum changes whenever either does.
-  uint64_t v = local_.load(std::memory_order_acquire);
-  if (shared_) v += std::atomic_ref<uint64_t>(*shared_).load(std::memory_order_acquire);
-  return v;
+  return shared_ ? std::atomic_ref<uint64_t>(*shared_).load(std::memory_order_acquire) : 0;
 }
 
 void KeySignal::raise() {
-  local_.fetch_add(1, std::memory_order_acq_rel);
   if (shared_) std::atomic_ref<uint64_t>(*shared_).fetch_add(1, std::memory_order_acq_rel);
 }
 

@@ -16,9 +16,9 @@
 // (SqliteStore::kEpochRecheckMs), which bounds how long such a change can go
 // unseen. Changes through the API and the CLI are seen by the next request.
 //
-// Where the file cannot be created or mapped (a read-only file system), only
-// this process's own raises are counted; SqliteStore then reads the epoch on
-// every request, as before.
+// Where the file cannot be created or mapped (a read-only file system),
+// shared() is false and SqliteStore reads the epoch on every request, as
+// before.
 
 #include <atomic>
 #include <cstdint>
@@ -35,18 +35,17 @@ class KeySignal {
   KeySignal(const KeySignal&) = delete;
   KeySignal& operator=(const KeySignal&) = delete;
 
-  // True when the counter is shared with other processes (file mapped
-  // writable).
+  // True when the counter is mapped; load() and raise() need it.
   bool shared() const { return shared_ != nullptr; }
-  // Changes whenever any store (this process's or another's) has raised it.
+  // Changes whenever any store (this process's or another's) has raised it;
+  // 0 when not shared().
   uint64_t load() const;
-  // After a committed change to a key.
+  // After a committed change to a key; nothing when not shared().
   void raise();
 
  private:
   uint64_t* shared_ = nullptr;  // in the mapping; accessed with std::atomic_ref
   void* map_ = nullptr;
-  std::atomic<uint64_t> local_{0};
 };
 
 }  // namespace dvs::store

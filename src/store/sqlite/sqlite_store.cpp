@@ -843,7 +843,7 @@ bool SqliteStore::surely_unknown(const core::KeyHash& hash) {
     start_filter_build_locked(now_ms);
     return false;
   }
-  if (filter_.signal != signal || now_ms - filter_.at_ms >= kEpochRecheckMs) {
+  if (!filter_.stamp.current(signal, now_ms)) {
     Lease lease(*this);
     auto r = refresh_filter(*lease);
     if (!r || *r == Refresh::rebuild) {
@@ -851,8 +851,7 @@ bool SqliteStore::surely_unknown(const core::KeyHash& hash) {
       start_filter_build_locked(now_ms);
       return false;
     }
-    filter_.signal = signal;
-    filter_.at_ms = now_ms;
+    filter_.stamp = Stamp{signal, now_ms};
     // Still exact, only more false positives: used until the new one is in.
     if (filter_.bloom->full()) start_filter_build_locked(now_ms);
   }
@@ -941,8 +940,7 @@ void SqliteStore::build_filter() {
     filter_retry_ms_ = started_ms + 1000;
     return;
   }
-  f.signal = signal;
-  f.at_ms = started_ms;
+  f.stamp = Stamp{signal, started_ms};
   filter_ = std::move(f);
 }
 
@@ -971,9 +969,7 @@ std::optional<uint64_t> SqliteStore::key_epoch() {
   const int64_t now_ms = steady_us() / 1000;
   if (signal_->shared()) {
     std::lock_guard lk(epoch_mu_);
-    if (epoch_read_.known && epoch_read_.signal == signal &&
-        now_ms - epoch_read_.at_ms < kEpochRecheckMs)
-      return epoch_read_.epoch;
+    if (epoch_stamp_.current(signal, now_ms)) return epoch_;
   }
   Lease lease(*this);
   Conn& c = *lease;
@@ -985,8 +981,10 @@ std::optional<uint64_t> SqliteStore::key_epoch() {
   const auto epoch = static_cast<uint64_t>(q.i64(0));
   std::lock_guard lk(epoch_mu_);
   // A slower reader never replaces a fresher record with an older one.
-  if (!epoch_read_.known || now_ms >= epoch_read_.at_ms)
-    epoch_read_ = EpochRead{true, signal, epoch, now_ms};
+  if (now_ms >= epoch_stamp_.at_ms) {
+    epoch_stamp_ = Stamp{signal, now_ms};
+    epoch_ = epoch;
+  }
   return epoch;
 }
 

@@ -129,29 +129,32 @@ class SqliteStore final : public Store {
   void index_requests_if_due(Conn& c);
   std::atomic<int64_t> requests_indexed_ms_{0};
 
-  // The key epoch as last read, and the key signal's value before that read
-  // (key_signal.hpp): reused while the signal is unchanged and the read is
-  // younger than kEpochRecheckMs.
-  std::unique_ptr<KeySignal> signal_;
-  std::mutex epoch_mu_;
-  struct EpochRead {
-    bool known = false;
+  // When something was read from the database for the key cache or the
+  // filter below: the key signal's value just before (key_signal.hpp) and the
+  // time. What was read stays current while the signal is unchanged and for
+  // at most kEpochRecheckMs (plain-SQL changes do not raise the signal).
+  struct Stamp {
     uint64_t signal = 0;
-    uint64_t epoch = 0;
-    int64_t at_ms = 0;
-  } epoch_read_;
+    int64_t at_ms = -1;  // never
+    bool current(uint64_t signal_now, int64_t now_ms) const {
+      return at_ms >= 0 && signal == signal_now && now_ms - at_ms < kEpochRecheckMs;
+    }
+  };
+  std::unique_ptr<KeySignal> signal_;
+  // The key epoch as last read.
+  std::mutex epoch_mu_;
+  Stamp epoch_stamp_;
+  uint64_t epoch_ = 0;
   // Raises the key signal: after a committed change to a key.
   void keys_changed();
 
-  // Every stored key's hash (core/key_filter.hpp), current as of `signal`
-  // and `at_ms` as the epoch above. New keys are added by rowid on the
-  // request path (cheap); a whole build (at first use, after a hash left the
-  // table, past capacity) runs on a thread of its own, and until it is done
-  // unknown keys are looked up as before.
+  // Every stored key's hash (core/key_filter.hpp). New keys are added by
+  // rowid on the request path (cheap); a whole build (at first use, after a
+  // hash left the table, past capacity) runs on a thread of its own, and
+  // until it is done unknown keys are looked up as before.
   struct Filter {
     std::unique_ptr<core::KeyFilter> bloom;
-    uint64_t signal = 0;
-    int64_t at_ms = 0;
+    Stamp stamp;
     int64_t last_rowid = 0;
     int64_t removed = -1;  // key_hashes_removed (migration 7) when built
   };

@@ -60,6 +60,10 @@ class KeyCacheServiceTest : public ::testing::Test {
     sqlite3_close(db);
   }
 
+  // Past the bound within which a plain-SQL change to a key is seen.
+  static void wait_for_recheck() {
+    std::this_thread::sleep_for(std::chrono::milliseconds(store::SqliteStore::kEpochRecheckMs + 20));
+  }
   // An unknown key starts the build of the filter of key hashes; waits
   // until it is in.
   void build_key_filter() {
@@ -121,7 +125,7 @@ TEST_F(KeyCacheServiceTest, RevokingWithPlainSqlIsSeenWithinTheRecheckBound) {
   ASSERT_TRUE(auth());
   // An operator's connection: the epoch rises, the key signal does not.
   exec_elsewhere("UPDATE api_keys SET revoked_at = 1 WHERE id = '" + key_id + "'");
-  std::this_thread::sleep_for(std::chrono::milliseconds(store::SqliteStore::kEpochRecheckMs + 20));
+  wait_for_recheck();
   EXPECT_FALSE(auth());
 }
 
@@ -156,19 +160,18 @@ TEST_F(KeyCacheServiceTest, KeysAddedWithPlainSqlAreFoundEvenOnAReusedRowid) {
                    "X'" + hex + "', scopes, rate_limit_per_minute, created_at FROM api_keys "
                    "WHERE id = '" + key_id + "'");
   };
-  const auto wait = std::chrono::milliseconds(store::SqliteStore::kEpochRecheckMs + 20);
   const std::string first = core::generate_key_secret(), second = core::generate_key_secret();
   build_key_filter();
   bearer = "Bearer " + first;
   ASSERT_FALSE(auth()) << "not stored yet";
   insert_copy("key_sql_first", first);
-  std::this_thread::sleep_for(wait);
+  wait_for_recheck();
   ASSERT_TRUE(auth());
   // The newest row deleted, the next insert takes its rowid again: the
   // filter is built again (migration 7) rather than reading past it.
   exec_elsewhere("DELETE FROM api_keys WHERE id = 'key_sql_first'");
   insert_copy("key_sql_second", second);
-  std::this_thread::sleep_for(wait);
+  wait_for_recheck();
   bearer = "Bearer " + second;
   auto k = auth();
   ASSERT_TRUE(k);
@@ -179,7 +182,7 @@ TEST_F(KeyCacheServiceTest, ScopeAndLimitChangesAreSeen) {
   ASSERT_TRUE(auth());
   exec_elsewhere("UPDATE api_keys SET scopes = 'invoices:read', rate_limit_per_minute = 7 "
                  "WHERE id = '" + key_id + "'");
-  std::this_thread::sleep_for(std::chrono::milliseconds(store::SqliteStore::kEpochRecheckMs + 20));
+  wait_for_recheck();
   auto k = auth();
   ASSERT_TRUE(k);
   EXPECT_FALSE(k->scopes.has(core::Scope::leads_read));

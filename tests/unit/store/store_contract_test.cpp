@@ -774,8 +774,8 @@ TEST_P(StoreContract, HourlyCountsAreOldestFirstPerKey) {
 
 // SQLite indexes the log per key in passes every few seconds (the first
 // batch is indexed at once, the next ones wait): listing and counting must
-// merge what is indexed with what is not yet, in order, per organization,
-// and a pruned row must leave the index too.
+// merge what is indexed with what is not yet, in order, per organization.
+// (Pruning with plain SQL: KeyCacheServiceTest.PruningTheRequestLogPrunesItsIndex.)
 TEST_P(StoreContract, RequestLogListsMergeIndexedAndRecentRows) {
   ASSERT_TRUE(s->append_requests({request(org_a, "key_m", 3600 + 1, "req_a1"),
                                   request(org_a, "key_m", 3600 + 3, "req_a3"),
