@@ -46,6 +46,7 @@ std::string describe_settings(const ServeOptions& o, const std::string& log_form
   line("read_timeout", std::to_string(o.read_timeout_s) + "s");
   line("idle_timeout", std::to_string(o.idle_timeout_s) + "s");
   line("key_cache", o.key_cache ? std::to_string(o.key_cache) + " keys" : "off");
+  line("doc_cache", o.doc_cache_mb ? std::to_string(o.doc_cache_mb) + " MiB" : "off");
   line("log_format", log_format);
   line("log_level", log_level);
   line("access_log", o.access_log ? "on" : "off");
@@ -93,6 +94,9 @@ int serve(const ServeOptions& opts) {
   // store without one (PostgreSQL) is asked every time.
   core::KeyCache key_cache(opts.key_cache);
   if (store->key_epoch()) keys.use_cache(&key_cache);
+  // Exact through the store's document epoch (core/doc_cache.hpp); nothing
+  // on a store without one (PostgreSQL).
+  store->cache_documents(opts.doc_cache_mb << 20);
   // Sign-in throttling shares the limiter, so it holds across nodes too.
   service::SessionService sessions(*store, limiter, clock);
   http::RouterOptions ro;

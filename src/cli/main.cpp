@@ -136,6 +136,13 @@ int main(int argc, char** argv) {
       ->envname("DVS_KEY_CACHE")
       ->check(CLI::Range(0, 10000000))
       ->capture_default_str();
+  serve->add_option("--doc-cache-mb", so.doc_cache_mb,
+                    "MiB of /v1 list pages and objects kept in memory, each served until a "
+                    "lead or invoice changes (SQLite; exact: a change is seen by the next "
+                    "request); 0 turns it off")
+      ->envname("DVS_DOC_CACHE_MB")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
   serve->add_option("--read-timeout", so.read_timeout_s,
                     "seconds a client has to send a whole request")
       ->envname("DVS_READ_TIMEOUT")

@@ -204,6 +204,13 @@ Response Router::metrics(const Request& req, const std::string& rid) {
     gauge("dvs_db_pool_connections", "Database pool size (0 without a pool).", "", pool.size);
     gauge("dvs_db_pool_connections_open", "Database connections open.", "", pool.open);
     gauge("dvs_db_pool_connections_in_use", "Database connections lent out.", "", pool.in_use);
+    const auto docs = store_.doc_cache_stats();
+    gauge("dvs_doc_cache_hits_total", "/v1 pages and objects served from memory.", "", docs.hits,
+          "counter");
+    gauge("dvs_doc_cache_misses_total", "/v1 pages and objects read from the database.", "",
+          docs.misses, "counter");
+    gauge("dvs_doc_cache_bytes", "Bytes held by the document cache (0 without one).", "",
+          docs.bytes);
     const auto writes = store_.write_health();
     gauge("dvs_db_write_failures_total",
           "Database writes refused by the storage (disk full, read-only, I/O error).", "",

@@ -159,6 +159,14 @@ struct PoolStats {
   size_t in_use = 0;  // connections lent out now
 };
 
+// The document cache (Store::cache_documents), for metrics.
+struct DocCacheStats {
+  size_t entries = 0;
+  size_t bytes = 0;
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+};
+
 // Writes the storage itself refused (a full disk, a read-only database or
 // file system, I/O errors), for metrics. Zero for backends that do not count.
 struct WriteHealth {
@@ -190,6 +198,11 @@ class Store : public OrgStore,
   virtual Status ping() = 0;
   virtual PoolStats pool_stats() const { return {}; }
   virtual WriteHealth write_health() const { return {}; }
+  // Keeps /v1 list pages and objects in memory, up to `bytes` (0: none),
+  // where the store can tell at once when they change (SQLite: the document
+  // epoch, migration 8; core/doc_cache.hpp). Call before serving.
+  virtual void cache_documents(size_t /*bytes*/) {}
+  virtual DocCacheStats doc_cache_stats() const { return {}; }
 };
 
 }  // namespace dvs::store

@@ -215,6 +215,42 @@ BEGIN
   UPDATE key_hashes_removed SET value = value + 1 WHERE id = 1;
 END;
 )sql"},
+    {8, "document epoch", R"sql(
+-- The server keeps /v1 pages and objects in memory (core/doc_cache.hpp),
+-- each at the value this counter had when it was read; any change to a lead
+-- or an invoice raises it in the same transaction, so the next request reads
+-- the database again. Stores also raise a shared signal after they commit,
+-- so that servers need not read this on every request (change_signal.hpp).
+CREATE TABLE doc_epoch (
+  id     INTEGER PRIMARY KEY CHECK (id = 1),
+  value  INTEGER NOT NULL
+);
+INSERT INTO doc_epoch(id, value) VALUES (1, 1);
+CREATE TRIGGER leads_epoch_insert AFTER INSERT ON leads
+BEGIN
+  UPDATE doc_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER leads_epoch_update AFTER UPDATE ON leads
+BEGIN
+  UPDATE doc_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER leads_epoch_delete AFTER DELETE ON leads
+BEGIN
+  UPDATE doc_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER invoices_epoch_insert AFTER INSERT ON invoices
+BEGIN
+  UPDATE doc_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER invoices_epoch_update AFTER UPDATE ON invoices
+BEGIN
+  UPDATE doc_epoch SET value = value + 1 WHERE id = 1;
+END;
+CREATE TRIGGER invoices_epoch_delete AFTER DELETE ON invoices
+BEGIN
+  UPDATE doc_epoch SET value = value + 1 WHERE id = 1;
+END;
+)sql"},
 };
 }  // namespace
 

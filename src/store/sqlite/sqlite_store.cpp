@@ -16,7 +16,7 @@
 
 #include "core/render.hpp"
 #include "store/migrations.hpp"
-#include "store/sqlite/key_signal.hpp"
+#include "store/sqlite/change_signal.hpp"
 
 namespace dvs::store {
 
@@ -554,7 +554,7 @@ SqliteStore::SqliteStore(std::string path)
                                ec.message());
   }
   (void)Lease(*this);  // opens now, so a bad path fails at start-up
-  signal_ = std::make_unique<KeySignal>(path_);
+  signal_ = std::make_unique<ChangeSignal>(path_);
 }
 
 namespace {
@@ -836,7 +836,7 @@ bool SqliteStore::surely_unknown(const core::KeyHash& hash) {
   if (!signal_->shared()) return false;
   // The signal first, then the table, as in key_epoch(): a key committed
   // after this load raises the signal after its commit.
-  const uint64_t signal = signal_->load();
+  const uint64_t signal = signal_->load(ChangeSignal::Counter::keys);
   const int64_t now_ms = steady_us() / 1000;
   std::lock_guard lk(filter_mu_);
   if (!filter_.bloom) {
@@ -919,7 +919,7 @@ void SqliteStore::start_filter_build_locked(int64_t now_ms) {
 // A whole build, in one read snapshot, on the builder thread (its own
 // connection). About a second for a million keys read from disk.
 void SqliteStore::build_filter() {
-  const uint64_t signal = signal_->load();
+  const uint64_t signal = signal_->load(ChangeSignal::Counter::keys);
   const int64_t started_ms = steady_us() / 1000;
   Filter f;
   Status st = [&]() -> Status {
@@ -960,30 +960,37 @@ Result<core::ApiKey> SqliteStore::find_key_by_hash(const core::KeyHash& hash) {
   return k;
 }
 
-void SqliteStore::keys_changed() { signal_->raise(); }
+void SqliteStore::keys_changed() { signal_->raise(ChangeSignal::Counter::keys); }
+
+void SqliteStore::documents_changed() { signal_->raise(ChangeSignal::Counter::documents); }
 
 std::optional<uint64_t> SqliteStore::key_epoch() {
-  // The signal first, then the epoch: a key change committed after this load
+  static const std::string kSql = "SELECT value FROM key_epoch WHERE id = 1";
+  return read_epoch(key_epoch_, ChangeSignal::Counter::keys, kSql);
+}
+
+std::optional<uint64_t> SqliteStore::read_epoch(Epoch& e, ChangeSignal::Counter counter,
+                                                const std::string& sql) {
+  // The signal first, then the epoch: a change committed after this load
   // raises the signal after its commit, so the next call reads again.
-  const uint64_t signal = signal_->load();
+  const uint64_t signal = signal_->load(counter);
   const int64_t now_ms = steady_us() / 1000;
   if (signal_->shared()) {
-    std::lock_guard lk(epoch_mu_);
-    if (epoch_stamp_.current(signal, now_ms)) return epoch_;
+    std::lock_guard lk(e.mu);
+    if (e.stamp.current(signal, now_ms)) return e.value;
   }
   Lease lease(*this);
   Conn& c = *lease;
-  static const std::string kSql = "SELECT value FROM key_epoch WHERE id = 1";
-  auto prepared = c.prepare(kSql);
+  auto prepared = c.prepare(sql);
   if (!prepared) return std::nullopt;
   Stmt q(c, *prepared);
   if (q.step() != SQLITE_ROW) return std::nullopt;
   const auto epoch = static_cast<uint64_t>(q.i64(0));
-  std::lock_guard lk(epoch_mu_);
+  std::lock_guard lk(e.mu);
   // A slower reader never replaces a fresher record with an older one.
-  if (now_ms >= epoch_stamp_.at_ms) {
-    epoch_stamp_ = Stamp{signal, now_ms};
-    epoch_ = epoch;
+  if (now_ms >= e.stamp.at_ms) {
+    e.stamp = Stamp{signal, now_ms};
+    e.value = epoch;
   }
   return epoch;
 }
@@ -1244,7 +1251,9 @@ Status SqliteStore::upsert_leads(const std::vector<core::Lead>& leads) {
     q.integer(11, l.created_at).integer(12, l.updated_at).text(13, core::lead_json(l));
     DVS_TRY(q.run("upsert lead"));
   }
-  return tx.commit();
+  DVS_TRY(tx.commit());
+  documents_changed();
+  return {};
 }
 
 // ---- invoices ----
@@ -1299,7 +1308,9 @@ Status SqliteStore::upsert_invoices(const std::vector<core::Invoice>& invoices) 
     q.integer(17, v.created_at).integer(18, v.updated_at).text(19, core::invoice_json(v));
     DVS_TRY(q.run("upsert invoice"));
   }
-  return tx.commit();
+  DVS_TRY(tx.commit());
+  documents_changed();
+  return {};
 }
 
 // ---- stored documents ----
@@ -1368,37 +1379,109 @@ Status fill_documents(SqliteStore::Conn& c) {
 }
 }  // namespace
 
-Status SqliteStore::list_lead_docs(std::string_view org_id, const core::ListQuery& q,
-                                   core::DocPage& page) {
+// The document cache (core/doc_cache.hpp): the epoch is read first (in the
+// request's snapshot, or reused while the change signal says no store has
+// written a document since), then the cache; a miss reads the database and
+// keeps what it read under that epoch.
+std::optional<uint64_t> SqliteStore::doc_cache_epoch() {
+  if (!doc_cache_) return std::nullopt;
+  static const std::string kSql = "SELECT value FROM doc_epoch WHERE id = 1";
+  return read_epoch(doc_epoch_, ChangeSignal::Counter::documents, kSql);
+}
+
+Status SqliteStore::list_docs(char kind, const std::string& sql, std::string_view org_id,
+                              const core::ListQuery& q, core::DocPage& page) {
+  const auto epoch = doc_cache_epoch();
+  std::string key;
+  if (epoch) {
+    key = core::doc_list_key(kind, org_id, q);
+    if (auto hit = doc_cache_->get(key, *epoch)) {
+      const core::CachedDocs& d = **hit;
+      if (d.count > 0 && page.count > 0) page.json.push_back(',');
+      page.json.append(d.json);
+      page.count += d.count;
+      page.has_more = d.has_more;
+      page.last_created_at = d.last_created_at;
+      page.last_id = d.last_id;
+      return {};
+    }
+  }
   Lease lease(*this);
   Conn& c = *lease;
-  static const PageSql sql("id, created_at, doc FROM leads ", "WHERE org_id = ?", "", "id");
-  DVS_PREPARE(s, c, sql(q));
+  DVS_PREPARE(s, c, sql);
   s.text(1, org_id);
   bind_page(s, 2, q);
-  return read_doc_page(s, q, page);
+  const size_t from = page.json.size();
+  const int count_before = page.count;
+  DVS_TRY(read_doc_page(s, q, page));
+  if (epoch) {
+    auto d = std::make_shared<core::CachedDocs>();
+    // Without the comma read_doc_page put before the first document here.
+    const size_t skip = (count_before > 0 && page.count > count_before) ? 1 : 0;
+    d->json.assign(page.json, from + skip, std::string::npos);
+    d->count = page.count - count_before;
+    d->has_more = page.has_more;
+    d->last_created_at = page.last_created_at;
+    d->last_id = page.last_id;
+    doc_cache_->put(key, std::move(d), *epoch);
+  }
+  return {};
+}
+
+Result<core::Document> SqliteStore::get_doc_cached(char kind, const std::string& sql,
+                                                   std::string_view org_id, std::string_view id,
+                                                   const char* what) {
+  const auto epoch = doc_cache_epoch();
+  std::string key;
+  if (epoch) {
+    key = core::doc_key(kind, org_id, id);
+    if (auto hit = doc_cache_->get(key, *epoch))
+      return core::Document{(*hit)->last_id, (*hit)->last_created_at, (*hit)->json};
+  }
+  auto doc = get_doc(*Lease(*this), sql, org_id, id, what);
+  // Found documents only: a flood of made-up ids would only evict good ones.
+  if (doc && epoch) {
+    auto d = std::make_shared<core::CachedDocs>();
+    d->json = doc->json;
+    d->count = 1;
+    d->last_created_at = doc->created_at;
+    d->last_id = doc->id;
+    doc_cache_->put(key, std::move(d), *epoch);
+  }
+  return doc;
+}
+
+Status SqliteStore::list_lead_docs(std::string_view org_id, const core::ListQuery& q,
+                                   core::DocPage& page) {
+  static const PageSql sql("id, created_at, doc FROM leads ", "WHERE org_id = ?", "", "id");
+  return list_docs('L', sql(q), org_id, q, page);
 }
 
 Result<core::Document> SqliteStore::get_lead_doc(std::string_view org_id, std::string_view id) {
-  return get_doc(*Lease(*this), "SELECT id, created_at, doc FROM leads WHERE id = ? AND org_id = ?",
-                 org_id, id, "lead");
+  static const std::string kSql = "SELECT id, created_at, doc FROM leads WHERE id = ? AND org_id = ?";
+  return get_doc_cached('l', kSql, org_id, id, "lead");
 }
 
 Status SqliteStore::list_invoice_docs(std::string_view org_id, const core::ListQuery& q,
                                       core::DocPage& page) {
-  Lease lease(*this);
-  Conn& c = *lease;
   static const PageSql sql("id, created_at, doc FROM invoices ", "WHERE org_id = ?", "", "id");
-  DVS_PREPARE(s, c, sql(q));
-  s.text(1, org_id);
-  bind_page(s, 2, q);
-  return read_doc_page(s, q, page);
+  return list_docs('I', sql(q), org_id, q, page);
 }
 
 Result<core::Document> SqliteStore::get_invoice_doc(std::string_view org_id,
                                                     std::string_view id) {
-  return get_doc(*Lease(*this), "SELECT id, created_at, doc FROM invoices WHERE id = ? AND org_id = ?",
-                 org_id, id, "invoice");
+  static const std::string kSql =
+      "SELECT id, created_at, doc FROM invoices WHERE id = ? AND org_id = ?";
+  return get_doc_cached('i', kSql, org_id, id, "invoice");
+}
+
+void SqliteStore::cache_documents(size_t bytes) {
+  doc_cache_ = bytes ? std::make_unique<core::DocCache>(bytes) : nullptr;
+}
+
+DocCacheStats SqliteStore::doc_cache_stats() const {
+  if (!doc_cache_) return {};
+  return {doc_cache_->size(), doc_cache_->cost(), doc_cache_->hits(), doc_cache_->misses()};
 }
 
 // ---- request log and audit ----

@@ -19,12 +19,12 @@
 #include <string>
 #include <thread>
 
+#include "core/doc_cache.hpp"
 #include "core/key_filter.hpp"
+#include "store/sqlite/change_signal.hpp"
 #include "store/store.hpp"
 
 namespace dvs::store {
-
-class KeySignal;
 
 class SqliteStore final : public Store {
  public:
@@ -96,6 +96,8 @@ class SqliteStore final : public Store {
                                                   const core::ListQuery& q) override;
 
   WriteHealth write_health() const override;
+  void cache_documents(size_t bytes) override;
+  DocCacheStats doc_cache_stats() const override;
 
   class Conn;    // one connection and its statement cache; internal
   struct Health;  // whether the storage takes writes; internal
@@ -129,10 +131,10 @@ class SqliteStore final : public Store {
   void index_requests_if_due(Conn& c);
   std::atomic<int64_t> requests_indexed_ms_{0};
 
-  // When something was read from the database for the key cache or the
-  // filter below: the key signal's value just before (key_signal.hpp) and the
-  // time. What was read stays current while the signal is unchanged and for
-  // at most kEpochRecheckMs (plain-SQL changes do not raise the signal).
+  // When something was read from the database for a cache (an epoch, the
+  // filter below): the change signal's value just before (change_signal.hpp)
+  // and the time. What was read stays current while the signal is unchanged
+  // and for at most kEpochRecheckMs (plain-SQL changes do not raise it).
   struct Stamp {
     uint64_t signal = 0;
     int64_t at_ms = -1;  // never
@@ -140,13 +142,31 @@ class SqliteStore final : public Store {
       return at_ms >= 0 && signal == signal_now && now_ms - at_ms < kEpochRecheckMs;
     }
   };
-  std::unique_ptr<KeySignal> signal_;
-  // The key epoch as last read.
-  std::mutex epoch_mu_;
-  Stamp epoch_stamp_;
-  uint64_t epoch_ = 0;
-  // Raises the key signal: after a committed change to a key.
+  std::unique_ptr<ChangeSignal> signal_;
+  // An epoch as last read (the key epoch, the document epoch).
+  struct Epoch {
+    std::mutex mu;
+    Stamp stamp;
+    uint64_t value = 0;
+  };
+  Epoch key_epoch_;
+  Epoch doc_epoch_;
+  std::optional<uint64_t> read_epoch(Epoch& e, ChangeSignal::Counter counter,
+                                     const std::string& sql);
+  // Raise the signal: after a committed change to a key, to a document.
   void keys_changed();
+  void documents_changed();
+
+  // Pages and objects of /v1 as last read, at the document epoch
+  // (core/doc_cache.hpp); null without a cache.
+  std::unique_ptr<core::DocCache> doc_cache_;
+  // The document epoch when documents may be served from the cache.
+  std::optional<uint64_t> doc_cache_epoch();
+  Status list_docs(char kind, const std::string& sql, std::string_view org_id,
+                   const core::ListQuery& q, core::DocPage& page);
+  Result<core::Document> get_doc_cached(char kind, const std::string& sql,
+                                        std::string_view org_id, std::string_view id,
+                                        const char* what);
 
   // Every stored key's hash (core/key_filter.hpp). New keys are added by
   // rowid on the request path (cheap); a whole build (at first use, after a

@@ -311,10 +311,13 @@ export class Env {
     assert.equal(typeof q, 'string', `env.sql: no ${kind} variant of ${JSON.stringify(query)}`);
     if (kind === 'postgres') return psqlJson(this.dbUrl, q);
     const rows = await sqlite(this.dbUrl.replace(/^sqlite:(\/\/(?=\/))?/, ''), q);
-    // A change to a key made with plain SQL (not through a store, so the key
-    // signal is not raised) reaches a running server's key cache within
-    // SqliteStore::kEpochRecheckMs (100 ms; src/store/sqlite/key_signal.hpp).
-    if (/^\s*(UPDATE|DELETE FROM)\s+api_keys\b/i.test(q)) await new Promise((r) => setTimeout(r, 150));
+    // A change to a key, a lead or an invoice made with plain SQL (not
+    // through a store, so the change signal is not raised) reaches a running
+    // server's caches within SqliteStore::kEpochRecheckMs (100 ms;
+    // src/store/sqlite/change_signal.hpp).
+    if (/^\s*(UPDATE|DELETE FROM|INSERT INTO)\s+(api_keys|leads|invoices)\b/i.test(q)) {
+      await new Promise((r) => setTimeout(r, 150));
+    }
     return rows;
   }
 

@@ -1,10 +1,8 @@
 // The key cache behind KeyService::authenticate on a real SQLite database:
 // a change to a key made through a store (this service, another process such
 // as the CLI) is seen by the very next authentication; one made with plain
-// SQL, once SqliteStore::kEpochRecheckMs has passed (key_signal.hpp).
+// SQL, once SqliteStore::kEpochRecheckMs has passed (change_signal.hpp).
 #include <gtest/gtest.h>
-#include <sqlite3.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -14,17 +12,14 @@
 #include "core/key_cache.hpp"
 #include "service/key_service.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "../store/sqlite_test_db.hpp"
 
 using namespace dvs;
 
 class KeyCacheServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = std::filesystem::temp_directory_path() /
-          ("dvs-keycache-test-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
+    dir = sqlitetest::fresh_test_dir("dvs-keycache-test-");
     path = (dir / "t.db").string();
     store = std::make_unique<store::SqliteStore>(path);
     ASSERT_TRUE(store->migrate());
@@ -51,19 +46,9 @@ class KeyCacheServiceTest : public ::testing::Test {
     auto snapshot = store->read_scope();
     return svc->authenticate(bearer);
   }
-  void exec_elsewhere(const std::string& sql) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
-        << sqlite3_errmsg(db);
-    sqlite3_close(db);
-  }
+  void exec_elsewhere(const std::string& sql) { sqlitetest::exec_elsewhere(path, sql); }
 
-  // Past the bound within which a plain-SQL change to a key is seen.
-  static void wait_for_recheck() {
-    std::this_thread::sleep_for(std::chrono::milliseconds(store::SqliteStore::kEpochRecheckMs + 20));
-  }
+  static void wait_for_recheck() { sqlitetest::wait_for_recheck(); }
   // An unknown key starts the build of the filter of key hashes; waits
   // until it is in.
   void build_key_filter() {

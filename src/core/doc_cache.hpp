@@ -1,0 +1,50 @@
+#pragma once
+// An in-process cache of the documents /v1 serves (a list page, one lead or
+// invoice), at the *document epoch*: a counter the database raises in the
+// same transaction as every change to a lead or an invoice (SQLite migration
+// 8). The rules are those of core/epoch_cache.hpp: the store reads the epoch
+// first, then the cache, and a change committed before the request's
+// snapshot means a miss and a read. So a cached answer is exactly what the
+// database would have answered.
+//
+// Keys are the organization and the whole normalized query (kind, limit,
+// cursor position, filters), so no answer is ever served to another
+// organization or another query. Bounded in bytes.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/epoch_cache.hpp"
+#include "core/models.hpp"
+
+namespace dvs::core {
+
+// What the store appends for one answer: the documents, joined by commas as
+// on the wire, and what the caller needs for the envelope and the cursor.
+struct CachedDocs {
+  std::string json;
+  int count = 0;
+  bool has_more = false;
+  int64_t last_created_at = 0;
+  std::string last_id;
+};
+
+struct CachedDocsBytes {
+  size_t operator()(const std::shared_ptr<const CachedDocs>& d) const noexcept {
+    constexpr size_t kOverhead = 160;  // the entry, its key and the map's node
+    return kOverhead + d->json.size() + d->last_id.size();
+  }
+};
+
+using DocCache = EpochCache<std::string, std::shared_ptr<const CachedDocs>, std::hash<std::string>,
+                            CachedDocsBytes>;
+
+// The cache key of a list page: `kind` ('L' leads, 'I' invoices), the
+// organization and every field of the query.
+std::string doc_list_key(char kind, std::string_view org_id, const ListQuery& q);
+// The cache key of one object: `kind` ('l' a lead, 'i' an invoice).
+std::string doc_key(char kind, std::string_view org_id, std::string_view id);
+
+}  // namespace dvs::core
