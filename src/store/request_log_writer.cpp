@@ -108,7 +108,7 @@ void RequestLogWriter::flush(std::vector<core::RequestLogEntry>& batch,
     if (last_minute_.size() > 100'000) last_minute_.clear();
   }
   // Give a burst's memory back rather than keep the high-water mark of the
-  // busiest half second for the life of the process: `batch` is the queue's
+  // busiest moment for the life of the process: `batch` is the queue's
   // former buffer (swapped in again at the next flush), and the entries'
   // strings, allocated on the I/O threads, leave free holes in their malloc
   // arenas that glibc only returns to the system when asked. Every two
