@@ -267,8 +267,10 @@ describe('Settings → API keys, as the CEO', () => {
     keys['CRM sync (old)'] = old;
 
     await page.getByRole('link', { name: 'API keys' }).first().click();
+    // The list shows the rows it had while it loads again (keys.js): wait for
+    // the reloaded row rather than read the one still on screen.
     const oldRow = page.locator(`#keys-body tr[data-key-id="${old.id}"]`);
-    await oldRow.waitFor();
+    await oldRow.filter({ hasText: /Revoked|Expired/ }).waitFor();
     assert.match(await oldRow.innerText(), /Revoked|Expired/);
     assert.equal(await oldRow.getByRole('button').count(), 0, 'no actions on a dead key');
   });
