@@ -109,6 +109,7 @@ class EpochCache {
       epoch = new_epoch;
     }
   };
+  // Not the low bits: the shard's own map picks its buckets with those.
   Shard& shard_for(const Key& key) { return shards_[(Hash{}(key) >> 7) % kShards]; }
 
   size_t per_shard_;

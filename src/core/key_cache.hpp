@@ -34,7 +34,6 @@ class KeyCache {
   explicit KeyCache(size_t capacity = kDefaultCapacity) : cache_(capacity) {}
 
   static constexpr size_t kDefaultCapacity = 50'000;
-  static constexpr size_t kShards = 16;
 
   bool enabled() const { return cache_.enabled(); }
 
@@ -58,8 +57,11 @@ class KeyCache {
   struct OnePerKey {
     size_t operator()(const ApiKey&) const noexcept { return 1; }
   };
-  static_assert(kShards == EpochCache<KeyHash, ApiKey, HashOfHash, OnePerKey>::kShards);
-  EpochCache<KeyHash, ApiKey, HashOfHash, OnePerKey> cache_;
+  using Cache = EpochCache<KeyHash, ApiKey, HashOfHash, OnePerKey>;
+  Cache cache_;
+
+ public:
+  static constexpr size_t kShards = Cache::kShards;
 };
 
 }  // namespace dvs::core

@@ -7,9 +7,7 @@
 // snapshot.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <filesystem>
-#include <thread>
 
 #include "core/ids.hpp"
 #include "sqlite_test_db.hpp"
