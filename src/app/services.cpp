@@ -91,11 +91,11 @@ int serve(const ServeOptions& opts) {
   store::RequestLogWriter log(*store, {});
   service::KeyService keys(*store, hasher, clock);
   // Revocation-safe through the store's key epoch (core/key_cache.hpp); a
-  // store without one (PostgreSQL) is asked every time.
+  // store without one is asked every time.
   core::KeyCache key_cache(opts.key_cache);
   if (store->key_epoch()) keys.use_cache(&key_cache);
   // Exact through the store's document epoch (core/doc_cache.hpp); nothing
-  // on a store without one (PostgreSQL).
+  // on a store without one.
   store->cache_documents(opts.doc_cache_mb << 20);
   // Sign-in throttling shares the limiter, so it holds across nodes too.
   service::SessionService sessions(*store, limiter, clock);

@@ -132,14 +132,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--key-cache", so.key_cache,
                     "API keys kept in memory so a known key is checked without a database "
-                    "read (SQLite; revocation stays immediate); 0 turns it off")
+                    "read (revocation stays immediate); 0 turns it off")
       ->envname("DVS_KEY_CACHE")
       ->check(CLI::Range(0, 10000000))
       ->capture_default_str();
   serve->add_option("--doc-cache-mb", so.doc_cache_mb,
                     "MiB of /v1 list pages and objects kept in memory, each served until a "
-                    "lead or invoice changes (SQLite; exact: a change is seen by the next "
-                    "request); 0 turns it off")
+                    "lead or invoice changes (exact: a change is seen by the next request); "
+                    "0 turns it off")
       ->envname("DVS_DOC_CACHE_MB")
       ->check(CLI::Range(0, 4096))
       ->capture_default_str();

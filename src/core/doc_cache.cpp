@@ -1,5 +1,6 @@
 #include "core/doc_cache.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace dvs::core {
@@ -44,5 +45,37 @@ std::string doc_key(char kind, std::string_view org_id, std::string_view id) {
   k.append(id);
   return k;
 }
+
+void append_cached(const CachedDocs& d, DocPage& page) {
+  if (d.count > 0 && page.count > 0) page.json.push_back(',');
+  page.json.append(d.json);
+  page.count += d.count;
+  page.has_more = d.has_more;
+  page.last_created_at = d.last_created_at;
+  page.last_id = d.last_id;
+}
+
+std::shared_ptr<const CachedDocs> cached_page(const DocPage& page, size_t from, int count_before) {
+  auto d = std::make_shared<CachedDocs>();
+  // Without the comma the read put before its first document here.
+  const size_t skip = (count_before > 0 && page.count > count_before) ? 1 : 0;
+  d->json.assign(page.json, std::min(page.json.size(), from + skip), std::string::npos);
+  d->count = page.count - count_before;
+  d->has_more = page.has_more;
+  d->last_created_at = page.last_created_at;
+  d->last_id = page.last_id;
+  return d;
+}
+
+std::shared_ptr<const CachedDocs> cached_doc(const Document& doc) {
+  auto d = std::make_shared<CachedDocs>();
+  d->json = doc.json;
+  d->count = 1;
+  d->last_created_at = doc.created_at;
+  d->last_id = doc.id;
+  return d;
+}
+
+Document cached_to_doc(const CachedDocs& d) { return Document{d.last_id, d.last_created_at, d.json}; }
 
 }  // namespace dvs::core

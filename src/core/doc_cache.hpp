@@ -47,4 +47,15 @@ std::string doc_list_key(char kind, std::string_view org_id, const ListQuery& q)
 // The cache key of one object: `kind` ('l' a lead, 'i' an invoice).
 std::string doc_key(char kind, std::string_view org_id, std::string_view id);
 
+// Appends a cached list answer to `page` as the store's own read would have.
+void append_cached(const CachedDocs& d, DocPage& page);
+
+// What the store's read appended to `page` since it held `from` bytes and
+// `count_before` documents, as a cache entry.
+std::shared_ptr<const CachedDocs> cached_page(const DocPage& page, size_t from, int count_before);
+
+// One object as a cache entry, and back.
+std::shared_ptr<const CachedDocs> cached_doc(const Document& doc);
+Document cached_to_doc(const CachedDocs& d);
+
 }  // namespace dvs::core

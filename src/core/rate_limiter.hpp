@@ -10,6 +10,7 @@
 // decision amortized. Docs: docs/rate-limiting.md.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -33,6 +34,15 @@ class RateLimiter {
   virtual RateDecision acquire(std::string_view key, uint32_t limit) = 0;
   // The decision acquire() would make, without counting anything.
   virtual RateDecision peek(std::string_view key, uint32_t limit) = 0;
+  // True when acquire_async() decides without holding the caller's thread
+  // (Redis: a round trip shared by a batch); callers on an event loop should
+  // then use it instead of acquire().
+  virtual bool is_async() const { return false; }
+  // acquire(), with the decision passed to `done` (on any thread, once).
+  virtual void acquire_async(std::string_view key, uint32_t limit,
+                             std::function<void(RateDecision)> done) {
+    done(acquire(key, limit));
+  }
   // "local" (in-process), "shared" (Redis) or "degraded" (Redis unreachable,
   // falling back to in-process limits).
   virtual std::string_view health() const { return "local"; }

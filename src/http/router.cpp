@@ -4,6 +4,7 @@
 
 #include <exception>
 
+#include "core/api_key.hpp"
 #include "core/base62.hpp"
 #include "core/ids.hpp"
 #include "core/json_writer.hpp"
@@ -39,17 +40,50 @@ bool Router::is_slow(const Request& req) {
   return t == "/api/session" || t.starts_with("/api/session?");
 }
 
-Response Router::handle(const Request& req) {
-  std::string rid = new_request_id(clock_.now_us());
-  Response res;
+namespace {
+// The handler's response, or a 500 when it threw (the detail logged only).
+template <typename F>
+Response guarded(const std::string& rid, F&& f) {
   try {
-    res = dispatch(req, rid);
+    return f();
   } catch (const std::exception& e) {
     spdlog::error("{}: unhandled exception: {}", rid, e.what());
-    res = error_response(make_error(Errc::internal, {}), rid);
   } catch (...) {
     spdlog::error("{}: unhandled exception", rid);
-    res = error_response(make_error(Errc::internal, {}), rid);
+  }
+  return error_response(make_error(Errc::internal, {}), rid);
+}
+
+// A response deferred until `start(ready)` has passed a T to `ready` (on any
+// thread); then `then(T)` makes it, on the request's thread.
+template <typename T, typename Start, typename Then>
+Response defer(Start start, Then then) {
+  auto value = std::make_shared<T>();
+  Response r;
+  r.deferred = std::make_shared<Deferred>();
+  r.deferred->wait = [value, start = std::move(start)](std::function<void()> done) mutable {
+    start([value, done = std::move(done)](T v) {
+      *value = std::move(v);
+      done();
+    });
+  };
+  r.deferred->then = [value, then = std::move(then)]() mutable { return then(std::move(*value)); };
+  return r;
+}
+}  // namespace
+
+Response Router::handle(const Request& req) {
+  std::string rid = new_request_id(clock_.now_us());
+  Response res = guarded(rid, [&] { return dispatch(req, rid); });
+  return finish(req, std::move(rid), std::move(res));
+}
+
+Response Router::finish(const Request& req, std::string rid, Response res) {
+  if (res.deferred) {
+    res.deferred->then = [this, &req, rid = std::move(rid), then = std::move(res.deferred->then)] {
+      return finish(req, rid, guarded(rid, then));
+    };
+    return res;
   }
   res.set("X-Request-Id", std::move(rid));
   res.set("X-Content-Type-Options", "nosniff");
@@ -58,6 +92,17 @@ Response Router::handle(const Request& req) {
   metrics_.record_request(route, res.status, latency);
   if (opts_.access_log) opts_.access_log(req, res, core::route_label(route), latency);
   return res;
+}
+
+// Only for an asynchronous limiter: a synchronous one is asked in place, so
+// the hot path builds no continuation.
+template <typename Then>
+Response Router::decide_later(std::string bucket, uint32_t limit, Then then) {
+  return defer<core::RateDecision>(
+      [this, bucket = std::move(bucket), limit](auto ready) {
+        limiter_.acquire_async(bucket, limit, std::move(ready));
+      },
+      std::move(then));
 }
 
 Response Router::dispatch(const Request& req, const std::string& rid) {
@@ -87,7 +132,13 @@ Response rate_limited(const core::RateDecision& d, const std::string& rid);
 Response Router::openapi(const Request& req, const std::string& rid) {
   std::string bucket = "openapi-ip:";
   bucket += req.client_ip;
-  auto d = limiter_.acquire(bucket, kOpenApiPerMinute);
+  if (!limiter_.is_async()) return openapi_decided(req, rid, limiter_.acquire(bucket, kOpenApiPerMinute));
+  return decide_later(std::move(bucket), kOpenApiPerMinute,
+                      [this, &req, rid](core::RateDecision d) { return openapi_decided(req, rid, d); });
+}
+
+Response Router::openapi_decided(const Request& req, const std::string& rid,
+                                 const core::RateDecision& d) {
   if (!d.allowed) {
     metrics_.record_rate_limited();
     return rate_limited(d, rid);
@@ -231,10 +282,30 @@ Response Router::metrics(const Request& req, const std::string& rid) {
 }
 
 Response Router::handle_v1(const Request& req, const Target& target, const std::string& rid) {
+  if (!store_.reads_epochs_ahead()) return v1_with_epochs(req, target, rid, nullptr);
+  // No well-formed key, nothing to read: refused without waiting for epochs.
+  if (auto token = core::bearer_token(req.authorization);
+      !token || !core::is_well_formed_key(*token)) {
+    static const store::Store::Epochs kNone;
+    return v1_with_epochs(req, target, rid, &kNone);
+  }
+  // The epochs without holding this thread: one read for all the requests
+  // queued meanwhile (store.hpp, read_epochs_async).
+  return defer<store::Store::Epochs>(
+      [this](auto ready) { store_.read_epochs_async(std::move(ready)); },
+      [this, &req, target, rid](store::Store::Epochs e) {
+        return v1_with_epochs(req, target, rid, &e);
+      });
+}
+
+Response Router::v1_with_epochs(const Request& req, const Target& target, const std::string& rid,
+                                const store::Store::Epochs* epochs) {
   // One snapshot for the key look-up and the page: cheaper on SQLite than a
   // transaction per statement, and the key checked is the key whose data is
-  // read. /v1 handlers only read; the request log is written elsewhere.
-  auto snapshot = store_.read_scope();
+  // read. /v1 handlers only read; the request log is written elsewhere. (A
+  // rate decision that is waited for ends the snapshot; the page is then
+  // read in a second one, at the same epochs.)
+  auto snapshot = epochs ? store_.read_scope_at(*epochs) : store_.read_scope();
   core::KeyOutcome outcome = core::KeyOutcome::unknown;
   core::ApiKey refused;  // a revoked or expired key: its log shows the 401
   auto key = keys_.authenticate(req.authorization, &outcome, &refused);
@@ -243,30 +314,58 @@ Response Router::handle_v1(const Request& req, const Target& target, const std::
     const auto& err = key.error();
     if (err.code != Errc::invalid_api_key) return error_response(err, rid);
     Response r = error_response(err, rid);
-    if (opts_.failed_auth_per_minute > 0) {
-      std::string bucket = "ip:";
-      bucket += req.client_ip;
-      auto d = limiter_.acquire(bucket, opts_.failed_auth_per_minute);
-      if (!d.allowed) {
-        metrics_.record_rate_limited();
-        r = rate_limited(d, rid);
-      } else {
-        set_rate_headers(r, d);
-      }
+    if (opts_.failed_auth_per_minute == 0) {
+      if (!refused.id.empty()) log_request(req, target, refused, r, rid);
+      return r;
     }
-    if (!refused.id.empty()) log_request(req, target, refused, r, rid);
-    return r;
+    std::string bucket = "ip:";
+    bucket += req.client_ip;
+    const uint32_t limit = opts_.failed_auth_per_minute;
+    if (!limiter_.is_async())
+      return v1_refused(req, target, rid, std::move(r), refused, limiter_.acquire(bucket, limit));
+    return decide_later(std::move(bucket), limit,
+                        [this, &req, target, rid, r = std::move(r),
+                         refused = std::move(refused)](core::RateDecision d) mutable {
+                          return v1_refused(req, target, rid, std::move(r), refused, d);
+                        });
   }
-  auto d = limiter_.acquire(key->id, key->rate_limit_per_minute);
+  if (!limiter_.is_async())
+    return v1_decided(req, target, rid, *key, limiter_.acquire(key->id, key->rate_limit_per_minute));
+  // The page is read after the wait, in a second scope at the same epochs.
+  std::optional<store::Store::Epochs> at;
+  if (epochs) at = *epochs;
+  std::string bucket = key->id;
+  const uint32_t limit = key->rate_limit_per_minute;
+  return decide_later(std::move(bucket), limit,
+                      [this, &req, target, rid, key = std::move(*key), at](core::RateDecision d) {
+                        auto again = at ? store_.read_scope_at(*at) : store_.read_scope();
+                        return v1_decided(req, target, rid, key, d);
+                      });
+}
+
+Response Router::v1_refused(const Request& req, const Target& target, const std::string& rid,
+                            Response r, const core::ApiKey& refused, const core::RateDecision& d) {
+  if (!d.allowed) {
+    metrics_.record_rate_limited();
+    r = rate_limited(d, rid);
+  } else {
+    set_rate_headers(r, d);
+  }
+  if (!refused.id.empty()) log_request(req, target, refused, r, rid);
+  return r;
+}
+
+Response Router::v1_decided(const Request& req, const Target& target, const std::string& rid,
+                            const core::ApiKey& key, const core::RateDecision& d) {
   Response res;
   if (!d.allowed) {
     metrics_.record_rate_limited();
     res = rate_limited(d, rid);
   } else {
-    res = v1_route(req, target, *key, rid);
+    res = v1_route(req, target, key, rid);
     set_rate_headers(res, d);
   }
-  log_request(req, target, *key, res, rid);
+  log_request(req, target, key, res, rid);
   return res;
 }
 

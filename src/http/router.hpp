@@ -52,7 +52,24 @@ class Router {
 
  private:
   Response dispatch(const Request& req, const std::string& request_id);
+  // The request id, headers, metrics and access log on a final response; a
+  // deferred one gets them when it is ready.
+  Response finish(const Request& req, std::string request_id, Response res);
   Response handle_v1(const Request& req, const Target& target, const std::string& request_id);
+  // /v1 once the store's epochs for this request are known (null: the store
+  // reads them itself, in its read scope).
+  Response v1_with_epochs(const Request& req, const Target& target, const std::string& request_id,
+                          const store::Store::Epochs* epochs);
+  // A refused key's 401 (or 429) once the per-IP limit has decided.
+  Response v1_refused(const Request& req, const Target& target, const std::string& request_id,
+                      Response r, const core::ApiKey& refused, const core::RateDecision& d);
+  // A valid key's response once its limit has decided: the route, or a 429.
+  Response v1_decided(const Request& req, const Target& target, const std::string& request_id,
+                      const core::ApiKey& key, const core::RateDecision& d);
+  // then(decision) as a deferred response, once an asynchronous limiter has
+  // decided for `bucket`.
+  template <typename Then>
+  Response decide_later(std::string bucket, uint32_t limit, Then then);
   void log_request(const Request& req, const Target& target, const core::ApiKey& key,
                    Response& res, const std::string& request_id);
   Response v1_route(const Request& req, const Target& target, const core::ApiKey& key,
@@ -66,6 +83,8 @@ class Router {
   Response get_key(const Target& t, const core::ApiKey& key, const std::string& rid);
   Response health(const Request& req, const Target& t, const std::string& rid);
   Response openapi(const Request& req, const std::string& rid);
+  Response openapi_decided(const Request& req, const std::string& rid,
+                           const core::RateDecision& d);
   Response metrics(const Request& req, const std::string& rid);
 
   // /api: the management API (handlers/api.cpp).

@@ -104,6 +104,29 @@ asio::awaitable<boost::system::error_code> send(beast::tcp_stream& stream, const
   auto [ec, n] = co_await asio::async_write(stream, bufs, kNoThrow);
   co_return ec;
 }
+
+// Suspends the session until `d` is over. The wait ends on another thread;
+// the session resumes on its own (a post to its io_context, kept running
+// meanwhile by a work guard).
+asio::awaitable<void> wait_for(asio::io_context& ctx, Deferred& d) {
+  co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+      [&ctx, &d](auto handler) {
+        using Handler = decltype(handler);
+        struct Waiting {
+          Handler handler;
+          asio::executor_work_guard<asio::io_context::executor_type> work;
+        };
+        auto waiting = std::make_shared<Waiting>(
+            Waiting{std::move(handler), asio::make_work_guard(ctx)});
+        d.wait([waiting, &ctx] {
+          asio::post(ctx, [waiting] {
+            waiting->work.reset();
+            std::move(waiting->handler)();
+          });
+        });
+      },
+      asio::use_awaitable);
+}
 }  // namespace
 
 struct Server::Impl {
@@ -228,6 +251,11 @@ struct Server::Impl {
           co_await asio::post(w.ctx.get_executor(), asio::use_awaitable);
         } else {
           out = handler(r);
+        }
+        while (out.deferred) {
+          auto d = std::move(out.deferred);
+          co_await wait_for(w.ctx, *d);
+          out = d->then();
         }
 
         const bool keep = req.keep_alive() && !stopping;

@@ -4,6 +4,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,7 +13,8 @@
 
 namespace dvs::http {
 
-// Views into the server's buffers; valid for the duration of one handle() call.
+// Views into the server's buffers; valid for the duration of one handle()
+// call, and of the Deferred it returns.
 struct Request {
   std::string_view method;  // "GET", ...
   std::string_view target;  // origin-form: path and query
@@ -26,6 +29,8 @@ struct Request {
   int64_t start_us = 0;
 };
 
+struct Deferred;
+
 struct Response {
   int status = 200;
   std::string body;
@@ -34,11 +39,23 @@ struct Response {
   // one string at most.
   std::vector<std::pair<std::string_view, std::string>> headers;
   std::string key_id;  // the authenticated API key, for logs; never sent
+  // Set when the response is not ready: the rest of the fields are unused,
+  // and the server waits as this says, without holding its thread.
+  std::shared_ptr<Deferred> deferred;
 
   template <size_t N>
   void set(const char (&name)[N], std::string value) {
     headers.emplace_back(std::string_view(name, N - 1), std::move(value));
   }
+};
+
+// A response waiting for another server (PostgreSQL's epochs, a Redis rate
+// decision). The Request it answers stays valid until `then` has run.
+struct Deferred {
+  // Starts the wait; calls `done` once, on any thread, when it is over.
+  std::function<void(std::function<void()> done)> wait;
+  // Then, on the request's own thread: the response (or another Deferred).
+  std::function<Response()> then;
 };
 
 }  // namespace dvs::http

@@ -13,6 +13,7 @@
 // - Values in and out are owned by the caller; nothing is retained.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/doc_cache.hpp"
 #include "core/errors.hpp"
 #include "core/models.hpp"
 
@@ -192,6 +194,26 @@ class Store : public OrgStore,
   };
   virtual std::unique_ptr<ReadScope> read_scope() { return nullptr; }
 
+  // The epochs a request's cached reads are checked against (the key cache,
+  // the document cache: core/epoch_cache.hpp), read for that request.
+  struct Epochs {
+    std::optional<uint64_t> keys;
+    std::optional<uint64_t> docs;
+  };
+  // True for a store whose epochs cost a round trip (PostgreSQL): a caller on
+  // an event loop should get them with read_epochs_async() and then open
+  // read_scope_at() with them, instead of read_scope(), which would wait.
+  virtual bool reads_epochs_ahead() const { return false; }
+  // Calls `ready` (once, on any thread) with epochs read by a read that
+  // started after this call, so they reflect every change committed before
+  // it. A store without epochs calls it at once with none.
+  virtual void read_epochs_async(std::function<void(Epochs)> ready) { ready({}); }
+  // read_scope(), in which key_epoch() and the document cache use `epochs`
+  // (from read_epochs_async() for this request) instead of reading them.
+  virtual std::unique_ptr<ReadScope> read_scope_at(const Epochs& /*epochs*/) {
+    return read_scope();
+  }
+
   // Applies pending migrations; returns how many were applied.
   virtual Result<int> migrate() = 0;
   // Cheap reachability check for /readyz.
@@ -199,10 +221,33 @@ class Store : public OrgStore,
   virtual PoolStats pool_stats() const { return {}; }
   virtual WriteHealth write_health() const { return {}; }
   // Keeps /v1 list pages and objects in memory, up to `bytes` (0: none),
-  // where the store can tell at once when they change (SQLite: the document
-  // epoch, migration 8; core/doc_cache.hpp). Call before serving.
-  virtual void cache_documents(size_t /*bytes*/) {}
-  virtual DocCacheStats doc_cache_stats() const { return {}; }
+  // checked against the document epoch (SQLite migration 8, PostgreSQL
+  // migration 4; core/doc_cache.hpp). Call before serving.
+  void cache_documents(size_t bytes) {
+    doc_cache_ = bytes ? std::make_unique<core::DocCache>(bytes) : nullptr;
+  }
+  DocCacheStats doc_cache_stats() const {
+    if (!doc_cache_) return {};
+    return {doc_cache_->size(), doc_cache_->cost(), doc_cache_->hits(), doc_cache_->misses()};
+  }
+
+ protected:
+  // Null when off; the stores' document reads consult it.
+  std::unique_ptr<core::DocCache> doc_cache_;
+
+  // A list read's first step, at the document epoch `epoch` (nothing: no
+  // cache, or no epoch): true when the answer was appended to `page` from
+  // the cache; otherwise `key` says where to keep what the read finds
+  // (empty: keep nothing).
+  bool list_from_cache(char kind, std::string_view org_id, const core::ListQuery& q,
+                       std::optional<uint64_t> epoch, core::DocPage& page, std::string& key) {
+    if (!epoch || !doc_cache_) return false;
+    key = core::doc_list_key(kind, org_id, q);
+    auto hit = doc_cache_->get(key, *epoch);
+    if (!hit) return false;
+    core::append_cached(**hit, page);
+    return true;
+  }
 };
 
 }  // namespace dvs::store

@@ -3,8 +3,8 @@
 namespace dvs::store {
 
 namespace {
-// The same tables, columns and indexes as the SQLite migrations, version for
-// version. Types: times BIGINT Unix seconds, hashes BYTEA, ids TEXT.
+// The same tables, columns and indexes as the SQLite migrations (numbered
+// per backend: SQLite's 4-8 are partly SQLite-only, see each). Types: times BIGINT Unix seconds, hashes BYTEA, ids TEXT.
 //
 // Ids (and every column that refers to one) are COLLATE "C": lists are
 // ordered by (created_at, id) and paged by comparing that pair, and SQLite
@@ -138,6 +138,50 @@ CREATE INDEX api_keys_expiry ON api_keys(org_id, expiry_audited, expires_at);
 -- before this migration are filled in by PostgresStore::migrate().
 ALTER TABLE leads ADD COLUMN doc TEXT;
 ALTER TABLE invoices ADD COLUMN doc TEXT;
+)sql"},
+    {4, "key and document epochs", R"sql(
+-- The key epoch (SQLite migration 4) and the document epoch (SQLite
+-- migration 8): counters raised in the same transaction as every change to a
+-- key that matters for authentication, and to any lead or invoice. A server
+-- keeps keys and /v1 answers in memory and, for each request, reads both
+-- counters in one small statement shared by all the requests that arrived
+-- meanwhile (core/fresh_read.hpp): an entry is used only at the epoch it was
+-- read at, so a revocation or an edit committed before the request is seen.
+--
+-- One row each, so a long import of leads never holds up a revocation. The
+-- triggers are per statement and raise a counter once per transaction
+-- (remembered in a transaction-local setting, undone with a rolled-back
+-- savepoint): an import of a million rows must not update one row a million
+-- times. Counters start at the creation time in microseconds, so a database
+-- dropped and created again under a running server never repeats a value.
+CREATE TABLE epochs (
+  name   TEXT COLLATE "C" PRIMARY KEY,
+  value  BIGINT NOT NULL
+);
+INSERT INTO epochs(name, value)
+  VALUES ('keys', (extract(epoch FROM clock_timestamp()) * 1000000)::bigint),
+         ('docs', (extract(epoch FROM clock_timestamp()) * 1000000)::bigint);
+
+CREATE FUNCTION raise_epoch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('dvs.raised_' || TG_ARGV[0], true) IS DISTINCT FROM '1' THEN
+    UPDATE epochs SET value = value + 1 WHERE name = TG_ARGV[0];
+    PERFORM set_config('dvs.raised_' || TG_ARGV[0], '1', true);
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+-- last_used_at and expiry_audited are left out: they change often and
+-- authenticate nothing. A new key needs no raise: only keys found are kept.
+CREATE TRIGGER api_keys_epoch
+  AFTER UPDATE OF id, org_id, name, hint, secret_hash, scopes, rate_limit_per_minute, created_at,
+                  created_by, expires_at, revoked_at, replaced_by OR DELETE OR TRUNCATE ON api_keys
+  FOR EACH STATEMENT EXECUTE FUNCTION raise_epoch('keys');
+CREATE TRIGGER leads_epoch AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON leads
+  FOR EACH STATEMENT EXECUTE FUNCTION raise_epoch('docs');
+CREATE TRIGGER invoices_epoch AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON invoices
+  FOR EACH STATEMENT EXECUTE FUNCTION raise_epoch('docs');
 )sql"},
 };
 }  // namespace

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -823,10 +824,29 @@ core::Page<T> read_page(const Res& r, const core::ListQuery& q, Reader read) {
 
 // ---- construction, migrations ----
 
+namespace {
+// Requests whose epochs one read serves at most (a read costs the same for
+// any number; the bound only caps the callbacks run in a row).
+constexpr size_t kMaxEpochBatch = 4096;
+}  // namespace
+
 PostgresStore::PostgresStore(std::string url, int pool_size,
                              std::chrono::milliseconds acquire_timeout) {
   if (pool_size < 1) throw std::runtime_error("the PostgreSQL pool size must be at least 1");
   pool_ = std::make_unique<Pool>(std::move(url), pool_size, acquire_timeout);
+  epoch_reader_ = std::make_unique<core::BatchWorker<std::function<void(Epochs)>>>(
+      [this](std::vector<std::function<void(Epochs)>>& batch) {
+        Epochs e;
+        if (auto lease = pool_->acquire()) {
+          auto r = (**lease).exec("SELECT name, value FROM epochs", Params(), "read epochs");
+          if (r && r->rows() == 2) {
+            for (int i = 0; i < 2; ++i)
+              (r->view(i, 0) == "keys" ? e.keys : e.docs) = static_cast<uint64_t>(r->i64(i, 1));
+          }
+        }
+        for (auto& ready : batch) ready(e);
+      },
+      kMaxEpochBatch);
 }
 
 PostgresStore::~PostgresStore() = default;
@@ -1082,6 +1102,58 @@ Result<core::ApiKey> PostgresStore::find_key_by_hash(const core::KeyHash& hash) 
   if (!core::hash_equal(k.secret_hash, hash)) return make_error(Errc::not_found, "no such key");
   return k;
 }
+
+// ---- epochs (migration 4) ----
+
+namespace {
+// The epochs of the read scope open on this thread (read when first asked,
+// unless given).
+struct ScopeEpochs {
+  const PostgresStore* store = nullptr;
+  bool read = false;
+  Store::Epochs epochs;
+};
+thread_local ScopeEpochs t_scope;
+
+class PgReadScope final : public Store::ReadScope {
+ public:
+  explicit PgReadScope(ScopeEpochs mine) : outer_(t_scope) { t_scope = std::move(mine); }
+  ~PgReadScope() override { t_scope = outer_; }
+  PgReadScope(const PgReadScope&) = delete;
+  PgReadScope& operator=(const PgReadScope&) = delete;
+
+ private:
+  ScopeEpochs outer_;
+};
+}  // namespace
+
+std::unique_ptr<Store::ReadScope> PostgresStore::read_scope() {
+  return std::make_unique<PgReadScope>(ScopeEpochs{this, false, {}});
+}
+
+std::unique_ptr<Store::ReadScope> PostgresStore::read_scope_at(const Epochs& epochs) {
+  return std::make_unique<PgReadScope>(ScopeEpochs{this, true, epochs});
+}
+
+void PostgresStore::read_epochs_async(std::function<void(Epochs)> ready) {
+  epoch_reader_->submit(std::move(ready));
+}
+
+// Outside a scope given its epochs: queued with the others, and waited for.
+Store::Epochs PostgresStore::epochs() {
+  if (t_scope.store == this && t_scope.read) return t_scope.epochs;
+  std::promise<Epochs> read;
+  auto answer = read.get_future();
+  read_epochs_async([&read](Epochs e) { read.set_value(e); });
+  Epochs e = answer.get();
+  if (t_scope.store == this) {
+    t_scope.epochs = e;
+    t_scope.read = true;
+  }
+  return e;
+}
+
+std::optional<uint64_t> PostgresStore::key_epoch() { return epochs().keys; }
 
 Result<core::ApiKey> PostgresStore::get_key(std::string_view org_id, std::string_view id) {
   PG_CONN(c);
@@ -1342,46 +1414,69 @@ void read_doc_page(const Res& r, const core::ListQuery& q, core::DocPage& page) 
 }
 }  // namespace
 
-Status PostgresStore::list_lead_docs(std::string_view org_id, const core::ListQuery& q,
-                                   core::DocPage& page) {
+// The document cache (core/doc_cache.hpp), as on SQLite: the document epoch
+// first (a read started after the request arrived, so any change committed
+// before it has raised the epoch), then the cache; a miss reads the database
+// and keeps what it read under that epoch.
+Status PostgresStore::list_docs(char kind, std::string_view org_id, const core::ListQuery& q,
+                                core::DocPage& page, const std::string& sql) {
+  const std::optional<uint64_t> epoch = doc_cache_ ? epochs().docs : std::nullopt;
+  std::string key;
+  if (list_from_cache(kind, org_id, q, epoch, page, key)) return {};
   Params p;
   p.text(org_id);
   bind_page(p, q);
   PG_CONN(c);
-  PG_EXEC(r, c, page_sql("id, created_at, doc FROM leads ", "WHERE org_id = $1", 2, q, "", "id"),
-          p, "list lead documents");
+  PG_EXEC(r, c, sql, p, "list documents");
+  const size_t from = page.json.size();
+  const int count_before = page.count;
   read_doc_page(r, q, page);
+  if (epoch) doc_cache_->put(key, core::cached_page(page, from, count_before), *epoch);
   return {};
 }
 
-Result<core::Document> PostgresStore::get_lead_doc(std::string_view org_id, std::string_view id) {
+Result<core::Document> PostgresStore::get_doc(char kind, std::string_view org_id,
+                                              std::string_view id, const std::string& sql,
+                                              const char* what) {
+  const std::optional<uint64_t> epoch = doc_cache_ ? epochs().docs : std::nullopt;
+  std::string key;
+  if (epoch) {
+    key = core::doc_key(kind, org_id, id);
+    if (auto hit = doc_cache_->get(key, *epoch)) return core::cached_to_doc(**hit);
+  }
   PG_CONN(c);
-  PG_EXEC(r, c, "SELECT id, created_at, doc FROM leads WHERE id = $1 AND org_id = $2",
-          Params().text(id).text(org_id), "get lead document");
-  if (r.rows() == 0) return make_error(Errc::not_found, "no such lead");
-  return read_doc(r, 0);
+  PG_EXEC(r, c, sql, Params().text(id).text(org_id), what);
+  if (r.rows() == 0) return make_error(Errc::not_found, std::string("no such ") + what);
+  auto doc = read_doc(r, 0);
+  // Found documents only: a flood of made-up ids would only evict good ones.
+  if (epoch) doc_cache_->put(key, core::cached_doc(doc), *epoch);
+  return doc;
+}
+
+Status PostgresStore::list_lead_docs(std::string_view org_id, const core::ListQuery& q,
+                                     core::DocPage& page) {
+  return list_docs('L', org_id, q, page,
+                   page_sql("id, created_at, doc FROM leads ", "WHERE org_id = $1", 2, q, "", "id"));
+}
+
+Result<core::Document> PostgresStore::get_lead_doc(std::string_view org_id, std::string_view id) {
+  static const std::string kSql =
+      "SELECT id, created_at, doc FROM leads WHERE id = $1 AND org_id = $2";
+  return get_doc('l', org_id, id, kSql, "lead");
 }
 
 Status PostgresStore::list_invoice_docs(std::string_view org_id, const core::ListQuery& q,
                                         core::DocPage& page) {
-  Params p;
-  p.text(org_id);
-  bind_page(p, q);
-  PG_CONN(c);
-  PG_EXEC(r, c,
-          page_sql("id, created_at, doc FROM invoices ", "WHERE org_id = $1", 2, q, "", "id"), p,
-          "list invoice documents");
-  read_doc_page(r, q, page);
-  return {};
+  return list_docs(
+      'I', org_id, q, page,
+      page_sql("id, created_at, doc FROM invoices ", "WHERE org_id = $1", 2, q, "", "id"));
 }
 
 Result<core::Document> PostgresStore::get_invoice_doc(std::string_view org_id,
                                                       std::string_view id) {
-  PG_CONN(c);
-  PG_EXEC(r, c, "SELECT id, created_at, doc FROM invoices WHERE id = $1 AND org_id = $2",
-          Params().text(id).text(org_id), "get invoice document");
-  if (r.rows() == 0) return make_error(Errc::not_found, "no such invoice");
-  return read_doc(r, 0);
+  static const std::string kSql =
+      "SELECT id, created_at, doc FROM invoices WHERE id = $1 AND org_id = $2";
+  return get_doc('i', org_id, id, kSql, "invoice");
 }
 
 Status PostgresStore::upsert_invoices(const std::vector<core::Invoice>& invoices) {

@@ -21,6 +21,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/doc_cache.hpp"
+#include "core/batch_worker.hpp"
 #include "store/store.hpp"
 
 namespace dvs::store {
@@ -57,6 +59,18 @@ class PostgresStore final : public Store {
 
   Status insert_key(const core::ApiKey& key, const core::AuditEvent* audit) override;
   Result<core::ApiKey> find_key_by_hash(const core::KeyHash& hash) override;
+  // The key epoch (migration 4), from a read started after this call and
+  // shared with the calls made meanwhile (core/batch_worker.hpp); inside a
+  // read scope, the scope's. Nothing when it cannot be read.
+  std::optional<uint64_t> key_epoch() override;
+  // No snapshot: the scope reads the request's key and document epochs
+  // once, when first needed (and waits for them).
+  std::unique_ptr<ReadScope> read_scope() override;
+  // Both epochs, read by the epoch reader's thread in one statement for
+  // every request queued since its previous read.
+  bool reads_epochs_ahead() const override { return true; }
+  void read_epochs_async(std::function<void(Epochs)> ready) override;
+  std::unique_ptr<ReadScope> read_scope_at(const Epochs& epochs) override;
   Result<core::ApiKey> get_key(std::string_view org_id, std::string_view id) override;
   Result<std::vector<core::ApiKey>> list_keys(std::string_view org_id) override;
   Result<core::ApiKey> revoke_key(std::string_view org_id, std::string_view id,
@@ -108,7 +122,15 @@ class PostgresStore final : public Store {
   struct Health;  // whether the server takes writes; internal
 
  private:
+  Epochs epochs();
+  Status list_docs(char kind, std::string_view org_id, const core::ListQuery& q,
+                   core::DocPage& page, const std::string& sql);
+  Result<core::Document> get_doc(char kind, std::string_view org_id, std::string_view id,
+                                 const std::string& sql, const char* what);
+
   std::unique_ptr<Pool> pool_;
+  // Last: its thread stops first, while the pool it reads through exists.
+  std::unique_ptr<core::BatchWorker<std::function<void(Epochs)>>> epoch_reader_;
 };
 
 // `url` with the password replaced by "***" (the user-info password of a URI

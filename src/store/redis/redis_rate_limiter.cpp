@@ -3,7 +3,10 @@
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <future>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -13,10 +16,14 @@ namespace {
 
 std::atomic<uint64_t> g_next_instance{1};
 
-// KEYS[1]: the key's hash: second -> count, plus the window's running sums
-// ('t' total, 'o' oldest second, 'n' newest second). ARGV[1]: limit, ARGV[2]:
-// 1 to count the request, 0 to only look. Returns {allowed, total, oldest
-// second, newest second, now in µs}; seconds are -1 when the window is empty.
+// One call decides for a batch of keys (the requests that waited while the
+// previous call was under way), in order, atomically. KEYS[i]: a key's hash:
+// second -> count, plus the window's running sums ('t' total, 'o' oldest
+// second, 'n' newest second). ARGV[2i-1]: its limit, ARGV[2i]: 1 to count
+// the request, 0 to only look. Returns {now in µs, then for each key:
+// allowed, total, oldest second, newest second}; seconds are -1 when the
+// window is empty. A key twice in a batch is decided twice, the second time
+// with the first request counted.
 //
 // Constant work a request: the sums are read and updated in place, and the
 // buckets are walked (to drop those older than 60 s and sum the rest again)
@@ -26,49 +33,60 @@ constexpr const char* kScript = R"lua(
 local t = redis.call('TIME')
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local sec = tonumber(t[1])
-local limit = tonumber(ARGV[1])
-local m = redis.call('HMGET', KEYS[1], 't', 'o', 'n')
-local total, oldest, newest = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
-local changed = false
-if total == nil or oldest == nil or newest == nil or (oldest >= 0 and oldest <= sec - 60) then
-  local h = redis.call('HGETALL', KEYS[1])
-  total, oldest, newest = 0, -1, -1
-  for i = 1, #h, 2 do
-    local f = h[i]
-    if f ~= 't' and f ~= 'o' and f ~= 'n' then
-      local s = tonumber(f)
-      if s <= sec - 60 then
-        redis.call('HDEL', KEYS[1], f)
-      else
-        total = total + tonumber(h[i + 1])
-        if oldest < 0 or s < oldest then oldest = s end
-        if s > newest then newest = s end
+local out = {now_us}
+for k = 1, #KEYS do
+  local key = KEYS[k]
+  local limit = tonumber(ARGV[2 * k - 1])
+  local m = redis.call('HMGET', key, 't', 'o', 'n')
+  local total, oldest, newest = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
+  local changed = false
+  if total == nil or oldest == nil or newest == nil or (oldest >= 0 and oldest <= sec - 60) then
+    local h = redis.call('HGETALL', key)
+    total, oldest, newest = 0, -1, -1
+    for i = 1, #h, 2 do
+      local f = h[i]
+      if f ~= 't' and f ~= 'o' and f ~= 'n' then
+        local s = tonumber(f)
+        if s <= sec - 60 then
+          redis.call('HDEL', key, f)
+        else
+          total = total + tonumber(h[i + 1])
+          if oldest < 0 or s < oldest then oldest = s end
+          if s > newest then newest = s end
+        end
       end
     end
-  end
-  changed = true
-end
-local allowed = 0
-if total < limit then
-  allowed = 1
-  if ARGV[2] == '1' then
-    redis.call('HINCRBY', KEYS[1], sec, 1)
-    total = total + 1
-    if sec > newest then newest = sec end
-    if oldest < 0 then oldest = sec end
     changed = true
   end
-end
-if changed then
-  if total > 0 then
-    redis.call('HSET', KEYS[1], 't', total, 'o', oldest, 'n', newest)
-    redis.call('EXPIRE', KEYS[1], 61)
-  else
-    redis.call('DEL', KEYS[1])
+  local allowed = 0
+  if total < limit then
+    allowed = 1
+    if ARGV[2 * k] == '1' then
+      redis.call('HINCRBY', key, sec, 1)
+      total = total + 1
+      if sec > newest then newest = sec end
+      if oldest < 0 then oldest = sec end
+      changed = true
+    end
   end
+  if changed then
+    if total > 0 then
+      redis.call('HSET', key, 't', total, 'o', oldest, 'n', newest)
+      redis.call('EXPIRE', key, 61)
+    else
+      redis.call('DEL', key)
+    end
+  end
+  out[#out + 1] = allowed
+  out[#out + 1] = total
+  out[#out + 1] = oldest
+  out[#out + 1] = newest
 end
-return {allowed, total, oldest, newest, now_us}
+return out
 )lua";
+
+// The most requests one call decides.
+constexpr size_t kMaxBatch = 128;
 
 int64_t seconds_until(int64_t sec, int64_t now_us) {
   int64_t us = (sec + 60) * 1'000'000 - now_us;
@@ -185,11 +203,13 @@ RedisRateLimiter::RedisRateLimiter(RedisUrl url, const core::Clock& clock, uint3
     : url_(std::move(url)),
       nodes_(std::max(1u, nodes)),
       instance_(g_next_instance++),
-      fallback_(clock) {
+      fallback_(clock),
+      worker_([this](std::vector<Request>& batch) { serve(batch); }, kMaxBatch) {
   std::string error;
   if (!conn().ensure(url_, error))
     throw std::runtime_error("cannot reach Redis at " + url_.host + ":" +
                              std::to_string(url_.port) + ": " + error);
+  conn().close();  // decisions are made on the worker's connection
 }
 
 RedisRateLimiter::~RedisRateLimiter() = default;
@@ -213,32 +233,91 @@ std::string_view RedisRateLimiter::health() const {
   return degraded_.load() ? "degraded" : "shared";
 }
 
+// Every decision goes through the worker (core/batch_worker.hpp): the
+// requests queued while one call is under way are decided by the next, in
+// one round trip. A blocking caller waits for its own.
 core::RateDecision RedisRateLimiter::decide(std::string_view key, uint32_t limit, bool count) {
+  std::promise<core::RateDecision> decided;
+  auto answer = decided.get_future();
+  worker_.submit(Request{std::string(key), limit, count,
+                         [&decided](core::RateDecision d) { decided.set_value(d); }});
+  return answer.get();
+}
+
+bool RedisRateLimiter::is_async() const { return true; }
+
+void RedisRateLimiter::acquire_async(std::string_view key, uint32_t limit,
+                                     std::function<void(core::RateDecision)> done) {
+  worker_.submit(Request{std::string(key), limit, true, std::move(done)});
+}
+
+void RedisRateLimiter::serve(std::vector<Request>& batch) {
+  std::vector<std::optional<core::RateDecision>> out(batch.size());
+  call(batch, out);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Request& r = batch[i];
+    if (!out[i]) {
+      ++fallback_decisions_;
+      const uint32_t share = std::max(1u, (r.limit + nodes_ - 1) / nodes_);
+      out[i] = r.count ? fallback_.acquire(r.key, share) : fallback_.peek(r.key, share);
+    }
+    r.done(*out[i]);
+  }
+}
+
+void RedisRateLimiter::call(const std::vector<Request>& batch,
+                            std::vector<std::optional<core::RateDecision>>& out) {
   Conn& c = conn();
   std::string error;
-  const std::string rkey = "dvs:rl:" + std::string(key);
-  const std::string lim = std::to_string(limit);
+  const size_t n = batch.size();
+  std::vector<std::string> keys, limits;
+  keys.reserve(n);
+  limits.reserve(n);
+  for (const Request& r : batch) {
+    keys.push_back("dvs:rl:" + r.key);
+    limits.push_back(std::to_string(r.limit));
+  }
+  const std::string nkeys = std::to_string(n);
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(3 + 3 * n);
+  lens.reserve(3 + 3 * n);
   // Two tries: a connection that sat idle through a Redis restart fails on
   // first use; that says nothing about Redis now, so reconnect at once.
   for (int attempt = 0; attempt < 2; ++attempt) {
     const bool was_connected = c.ctx != nullptr;
     if (!c.ensure(url_, error)) break;
-    const char* argv[] = {"EVALSHA", c.sha.c_str(), "1", rkey.c_str(), lim.c_str(),
-                          count ? "1" : "0"};
-    size_t lens[] = {7, c.sha.size(), 1, rkey.size(), lim.size(), 1};
-    Reply r(static_cast<redisReply*>(redisCommandArgv(c.ctx, 6, argv, lens)));
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
-      const int64_t allowed = r->element[0]->integer, total = r->element[1]->integer;
-      const int64_t oldest = r->element[2]->integer, newest = r->element[3]->integer;
-      const int64_t now_us = r->element[4]->integer;
+    argv.assign({"EVALSHA", c.sha.c_str(), nkeys.c_str()});
+    lens.assign({7, c.sha.size(), nkeys.size()});
+    for (const auto& k : keys) {
+      argv.push_back(k.c_str());
+      lens.push_back(k.size());
+    }
+    for (size_t i = 0; i < n; ++i) {
+      argv.push_back(limits[i].c_str());
+      lens.push_back(limits[i].size());
+      argv.push_back(batch[i].count ? "1" : "0");
+      lens.push_back(1);
+    }
+    Reply r(static_cast<redisReply*>(
+        redisCommandArgv(c.ctx, static_cast<int>(argv.size()), argv.data(), lens.data())));
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 + 4 * n) {
+      const int64_t now_us = r->element[0]->integer;
+      for (size_t i = 0; i < n; ++i) {
+        redisReply** e = r->element + 1 + 4 * i;
+        const int64_t allowed = e[0]->integer, total = e[1]->integer;
+        const int64_t oldest = e[2]->integer, newest = e[3]->integer;
+        const uint32_t limit = batch[i].limit;
+        core::RateDecision d;
+        d.allowed = allowed == 1;
+        d.limit = limit;
+        d.remaining = total >= limit ? 0 : static_cast<uint32_t>(limit - total);
+        d.reset_s = total == 0 || newest < 0 ? 0 : seconds_until(newest, now_us);
+        if (!d.allowed) d.retry_after_s = std::max<int64_t>(1, seconds_until(oldest, now_us));
+        out[i] = d;
+      }
       if (degraded_.exchange(false)) spdlog::info("redis: reachable again; limits are shared");
-      core::RateDecision d;
-      d.allowed = allowed == 1;
-      d.limit = limit;
-      d.remaining = total >= limit ? 0 : static_cast<uint32_t>(limit - total);
-      d.reset_s = total == 0 || newest < 0 ? 0 : seconds_until(newest, now_us);
-      if (!d.allowed) d.retry_after_s = std::max<int64_t>(1, seconds_until(oldest, now_us));
-      return d;
+      return;
     }
     if (r && r->type == REDIS_REPLY_ERROR &&
         std::string_view(r->str, r->len).starts_with("NOSCRIPT")) {
@@ -254,10 +333,6 @@ core::RateDecision RedisRateLimiter::decide(std::string_view key, uint32_t limit
   if (!degraded_.exchange(true))
     spdlog::error("redis: unreachable ({}); falling back to per-node limits (limit/{})", error,
                   nodes_);
-  ++fallback_decisions_;
-  const uint32_t share = std::max(1u, (limit + nodes_ - 1) / nodes_);
-  auto d = count ? fallback_.acquire(key, share) : fallback_.peek(key, share);
-  return d;
 }
 
 }  // namespace dvs::store

@@ -4,7 +4,9 @@
 //
 // Algorithm: the same sliding window of 60 one-second buckets as
 // core::LocalRateLimiter (docs/rate-limiting.md), kept in one Redis hash per
-// key and decided by one Lua script per request, which Redis runs atomically.
+// key and decided by a Lua script, which Redis runs atomically; the requests
+// that arrive while one call is under way are decided together by the next
+// (one round trip for the batch, each decision made in order).
 // The script reads Redis's own clock (TIME), so nodes with skewed clocks still
 // agree on the window.
 //
@@ -16,13 +18,20 @@
 // /readyz and the metrics; the limiter reconnects by itself (at most one
 // attempt per second per thread) and returns to the shared window.
 //
-// Thread-safe: one Redis connection per thread, with 250 ms connect and
-// command timeouts.
+// Thread-safe. Decisions are made on one thread of the limiter's own, with
+// its own Redis connection (250 ms connect and command timeouts), in batches
+// (core/batch_worker.hpp); acquire() and peek() wait for theirs.
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/batch_worker.hpp"
 
 #include "core/clock.hpp"
 #include "core/rate_limiter.hpp"
@@ -49,13 +58,28 @@ class RedisRateLimiter final : public core::RateLimiter {
 
   core::RateDecision acquire(std::string_view key, uint32_t limit) override;
   core::RateDecision peek(std::string_view key, uint32_t limit) override;
+  bool is_async() const override;
+  void acquire_async(std::string_view key, uint32_t limit,
+                     std::function<void(core::RateDecision)> done) override;
   std::string_view health() const override;
 
   // Decisions taken by the fallback since start (for metrics and tests).
   uint64_t fallback_decisions() const { return fallback_decisions_.load(); }
 
  private:
+  // One decision asked for.
+  struct Request {
+    std::string key;
+    uint32_t limit = 0;
+    bool count = false;
+    std::function<void(core::RateDecision)> done;
+  };
   core::RateDecision decide(std::string_view key, uint32_t limit, bool count);
+  // Decides a batch on the worker's thread and calls each `done`.
+  void serve(std::vector<Request>& batch);
+  // One round trip for `batch`: fills `out` with Redis's decisions, or
+  // leaves it empty when Redis could not be asked.
+  void call(const std::vector<Request>& batch, std::vector<std::optional<core::RateDecision>>& out);
 
   struct Conn;
   Conn& conn();
@@ -65,6 +89,8 @@ class RedisRateLimiter final : public core::RateLimiter {
   core::LocalRateLimiter fallback_;
   std::atomic<bool> degraded_{false};
   std::atomic<uint64_t> fallback_decisions_{0};
+  // Last: its thread stops first, while everything it uses still exists.
+  core::BatchWorker<Request> worker_;
 };
 
 }  // namespace dvs::store

@@ -1393,19 +1393,7 @@ Status SqliteStore::list_docs(char kind, const std::string& sql, std::string_vie
                               const core::ListQuery& q, core::DocPage& page) {
   const auto epoch = doc_cache_epoch();
   std::string key;
-  if (epoch) {
-    key = core::doc_list_key(kind, org_id, q);
-    if (auto hit = doc_cache_->get(key, *epoch)) {
-      const core::CachedDocs& d = **hit;
-      if (d.count > 0 && page.count > 0) page.json.push_back(',');
-      page.json.append(d.json);
-      page.count += d.count;
-      page.has_more = d.has_more;
-      page.last_created_at = d.last_created_at;
-      page.last_id = d.last_id;
-      return {};
-    }
-  }
+  if (list_from_cache(kind, org_id, q, epoch, page, key)) return {};
   Lease lease(*this);
   Conn& c = *lease;
   DVS_PREPARE(s, c, sql);
@@ -1414,17 +1402,7 @@ Status SqliteStore::list_docs(char kind, const std::string& sql, std::string_vie
   const size_t from = page.json.size();
   const int count_before = page.count;
   DVS_TRY(read_doc_page(s, q, page));
-  if (epoch) {
-    auto d = std::make_shared<core::CachedDocs>();
-    // Without the comma read_doc_page put before the first document here.
-    const size_t skip = (count_before > 0 && page.count > count_before) ? 1 : 0;
-    d->json.assign(page.json, from + skip, std::string::npos);
-    d->count = page.count - count_before;
-    d->has_more = page.has_more;
-    d->last_created_at = page.last_created_at;
-    d->last_id = page.last_id;
-    doc_cache_->put(key, std::move(d), *epoch);
-  }
+  if (epoch) doc_cache_->put(key, core::cached_page(page, from, count_before), *epoch);
   return {};
 }
 
@@ -1435,19 +1413,11 @@ Result<core::Document> SqliteStore::get_doc_cached(char kind, const std::string&
   std::string key;
   if (epoch) {
     key = core::doc_key(kind, org_id, id);
-    if (auto hit = doc_cache_->get(key, *epoch))
-      return core::Document{(*hit)->last_id, (*hit)->last_created_at, (*hit)->json};
+    if (auto hit = doc_cache_->get(key, *epoch)) return core::cached_to_doc(**hit);
   }
   auto doc = get_doc(*Lease(*this), sql, org_id, id, what);
   // Found documents only: a flood of made-up ids would only evict good ones.
-  if (doc && epoch) {
-    auto d = std::make_shared<core::CachedDocs>();
-    d->json = doc->json;
-    d->count = 1;
-    d->last_created_at = doc->created_at;
-    d->last_id = doc->id;
-    doc_cache_->put(key, std::move(d), *epoch);
-  }
+  if (doc && epoch) doc_cache_->put(key, core::cached_doc(*doc), *epoch);
   return doc;
 }
 
@@ -1473,15 +1443,6 @@ Result<core::Document> SqliteStore::get_invoice_doc(std::string_view org_id,
   static const std::string kSql =
       "SELECT id, created_at, doc FROM invoices WHERE id = ? AND org_id = ?";
   return get_doc_cached('i', kSql, org_id, id, "invoice");
-}
-
-void SqliteStore::cache_documents(size_t bytes) {
-  doc_cache_ = bytes ? std::make_unique<core::DocCache>(bytes) : nullptr;
-}
-
-DocCacheStats SqliteStore::doc_cache_stats() const {
-  if (!doc_cache_) return {};
-  return {doc_cache_->size(), doc_cache_->cost(), doc_cache_->hits(), doc_cache_->misses()};
 }
 
 // ---- request log and audit ----

@@ -96,8 +96,6 @@ class SqliteStore final : public Store {
                                                   const core::ListQuery& q) override;
 
   WriteHealth write_health() const override;
-  void cache_documents(size_t bytes) override;
-  DocCacheStats doc_cache_stats() const override;
 
   class Conn;    // one connection and its statement cache; internal
   struct Health;  // whether the storage takes writes; internal
@@ -157,10 +155,8 @@ class SqliteStore final : public Store {
   void keys_changed();
   void documents_changed();
 
-  // Pages and objects of /v1 as last read, at the document epoch
-  // (core/doc_cache.hpp); null without a cache.
-  std::unique_ptr<core::DocCache> doc_cache_;
-  // The document epoch when documents may be served from the cache.
+  // The document epoch when documents may be served from the cache
+  // (Store::doc_cache_).
   std::optional<uint64_t> doc_cache_epoch();
   Status list_docs(char kind, const std::string& sql, std::string_view org_id,
                    const core::ListQuery& q, core::DocPage& page);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "core/ids.hpp"
@@ -127,4 +128,114 @@ TEST_F(PostgresServer, ConcurrentMigrationsApplyEachVersionOnce) {
   EXPECT_EQ(*ra + *rb, n);
   pgtest::PgAdmin check(db->url());
   EXPECT_EQ(check.exec("SELECT count(*) FROM schema_migrations"), std::to_string(n));
+}
+
+// The key and document epochs (migration 4) and the caches that trust them:
+// a change committed before a request, by this store, another one or plain
+// SQL, is seen by that request, with no delay to wait out.
+class PostgresEpochs : public PostgresServer {
+ protected:
+  void SetUp() override {
+    PostgresServer::SetUp();
+    if (IsSkipped()) return;
+    store = std::make_unique<PostgresStore>(db->url(), 4);
+    ASSERT_TRUE(store->migrate());
+    store->cache_documents(1 << 20);
+    org = core::new_id("org");
+    ASSERT_TRUE(store->create_org(core::Organization{org, "A", 1}).ok());
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->upsert_leads({lead(1000 + i)}).ok());
+  }
+  core::Lead lead(int64_t created) const {
+    core::Lead l;
+    l.id = core::new_id("lead");
+    l.org_id = org;
+    l.name = "n";
+    l.created_at = created;
+    l.updated_at = created;
+    return l;
+  }
+  // As a request gets them: asynchronously, from a read started after the call.
+  store::Store::Epochs epochs() {
+    std::promise<store::Store::Epochs> read;
+    auto got = read.get_future();
+    store->read_epochs_async([&read](store::Store::Epochs e) { read.set_value(e); });
+    return got.get();
+  }
+  // A page's documents, read as a request reads them: epochs first, then the
+  // page in a scope at those epochs.
+  std::string page(PostgresStore& s) {
+    std::promise<store::Store::Epochs> read;
+    auto got = read.get_future();
+    s.read_epochs_async([&read](store::Store::Epochs e) { read.set_value(e); });
+    auto scope = s.read_scope_at(got.get());
+    core::ListQuery q;
+    q.limit = 3;
+    core::DocPage p;
+    EXPECT_TRUE(s.list_lead_docs(org, q, p).ok());
+    return p.json;
+  }
+  std::unique_ptr<PostgresStore> store;
+  std::string org;
+};
+
+TEST_F(PostgresEpochs, RaisedOncePerCommittedTransactionByWhatMatters) {
+  const auto e0 = epochs();
+  ASSERT_TRUE(e0.keys && e0.docs);
+  // Fifty leads in one call: one transaction of many statements, one raise.
+  std::vector<core::Lead> many;
+  for (int i = 0; i < 50; ++i) many.push_back(lead(2000 + i));
+  ASSERT_TRUE(store->upsert_leads(many).ok());
+  auto e1 = epochs();
+  EXPECT_EQ(*e1.docs, *e0.docs + 1);
+  EXPECT_EQ(*e1.keys, *e0.keys);
+  // Plain SQL raises it too; a rolled-back change does not.
+  pgtest::PgAdmin sql(db->url());
+  sql.exec("UPDATE leads SET name = 'renamed'");
+  sql.exec("BEGIN; DELETE FROM invoices; UPDATE leads SET name = 'gone'; ROLLBACK");
+  auto e2 = epochs();
+  EXPECT_EQ(*e2.docs, *e1.docs + 1);
+  // Keys: a new key and a use raise nothing (only keys found are cached); a
+  // revocation does, from another store as from this one.
+  core::ApiKey k;
+  k.id = core::new_id("key");
+  k.org_id = org;
+  k.name = "k";
+  k.hint = "dvs_live_abcd";
+  k.secret_hash.fill(7);
+  k.scopes.add(core::Scope::leads_read);
+  k.created_at = 2000;
+  ASSERT_TRUE(store->insert_key(k, nullptr).ok());
+  ASSERT_TRUE(store->touch_keys({{k.id, 3000}}).ok());
+  EXPECT_EQ(*epochs().keys, *e0.keys);
+  PostgresStore other(db->url(), 1);
+  ASSERT_TRUE(other.revoke_key(org, k.id, 3001, nullptr));
+  EXPECT_EQ(*epochs().keys, *e0.keys + 1);
+  EXPECT_EQ(store->key_epoch(), *e0.keys + 1);  // the blocking read agrees
+}
+
+TEST_F(PostgresEpochs, ACachedPageIsServedUntilAChangeFromAnywhereIsCommitted) {
+  const std::string first = page(*store);
+  EXPECT_EQ(page(*store), first);
+  const auto stats = store->doc_cache_stats();
+  EXPECT_EQ(stats.misses, 1u);
+  EXPECT_EQ(stats.hits, 1u);
+  // Plain SQL on the newest lead: the very next read sees it.
+  pgtest::PgAdmin sql(db->url());
+  sql.exec("UPDATE leads SET doc = replace(doc, '\"name\":\"n\"', '\"name\":\"edited\"') "
+           "WHERE created_at = 1004");
+  const std::string edited = page(*store);
+  EXPECT_NE(edited.find("\"edited\""), std::string::npos) << edited;
+  // Another store (another node) adds a newer lead: seen at once too.
+  PostgresStore other(db->url(), 1);
+  auto newest = lead(9000);
+  ASSERT_TRUE(other.upsert_leads({newest}).ok());
+  EXPECT_NE(page(*store).find(newest.id), std::string::npos);
+}
+
+TEST_F(PostgresEpochs, WithoutACacheNothingIsKept) {
+  store->cache_documents(0);
+  page(*store);
+  page(*store);
+  EXPECT_EQ(store->doc_cache_stats().hits, 0u);
+  EXPECT_EQ(store->doc_cache_stats().bytes, 0u);
 }

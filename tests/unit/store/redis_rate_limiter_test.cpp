@@ -7,7 +7,10 @@
 #include <hiredis/hiredis.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -110,6 +113,37 @@ TEST_F(RedisLimiter, ExactAcrossThreadsAndInstances) {
     });
   for (auto& t : threads) t.join();
   EXPECT_EQ(allowed.load(), 77);
+}
+
+// The asynchronous path the server uses: decisions queued while a call is
+// under way go to Redis together, each decided in order, so the limit stays
+// exact and every allowed request sees a different Remaining.
+TEST_F(RedisLimiter, QueuedDecisionsAreBatchedAndStayExact) {
+  ASSERT_TRUE(rl->is_async());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<core::RateDecision> got;
+  for (int i = 0; i < 120; ++i)
+    rl->acquire_async(key, 90, [&](core::RateDecision d) {
+      std::lock_guard lock(mu);
+      got.push_back(d);
+      cv.notify_all();
+    });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return got.size() == 120; });
+  std::set<uint32_t> remaining;
+  int allowed = 0;
+  for (const auto& d : got)
+    if (d.allowed) {
+      ++allowed;
+      remaining.insert(d.remaining);
+    }
+  EXPECT_EQ(allowed, 90);
+  EXPECT_EQ(remaining.size(), 90u);
+  EXPECT_EQ(*remaining.begin(), 0u);
+  EXPECT_EQ(*remaining.rbegin(), 89u);
+  EXPECT_FALSE(rl->peek(key, 90).allowed);
+  EXPECT_EQ(rl->fallback_decisions(), 0u);
 }
 
 // The window slides: a bucket older than 60 s no longer counts, and is
