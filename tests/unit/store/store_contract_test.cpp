@@ -380,6 +380,34 @@ TEST_P(StoreContract, RequestLogPagesPerKey) {
   EXPECT_TRUE(s->list_requests(org_b, "key_1", q)->items.empty());
 }
 
+// Every field comes back byte for byte, whatever it holds: PostgreSQL
+// writes the log with COPY, whose text format gives tabs, newlines and
+// backslashes meanings of their own.
+TEST_P(StoreContract, RequestLogKeepsTabsNewlinesAndBackslashes) {
+  core::RequestLogEntry e;
+  e.request_id = "req_x";
+  e.org_id = org_a;
+  e.key_id = "key_2";
+  e.method = "GET";
+  e.path = "/v1/leads/a\\b\\N";
+  e.status = 404;
+  e.latency_us = -1;
+  e.client_ip = "2001:db8::1";
+  e.user_agent = "tab\there\nnew line\r\\.\\N end";
+  e.created_at = 1234;
+  ASSERT_TRUE(s->append_requests({e}).ok());
+  auto page = s->list_requests(org_a, "key_2", core::ListQuery{});
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->items.size(), 1u);
+  const auto& got = page->items[0];
+  EXPECT_EQ(got.path, e.path);
+  EXPECT_EQ(got.user_agent, e.user_agent);
+  EXPECT_EQ(got.client_ip, e.client_ip);
+  EXPECT_EQ(got.status, 404);
+  EXPECT_EQ(got.latency_us, -1);
+  EXPECT_EQ(got.created_at, 1234);
+}
+
 TEST_P(StoreContract, PingAnswersOnceMigrated) { EXPECT_TRUE(s->ping().ok()); }
 
 TEST_P(StoreContract, OrganizationsAreFoundByIdAndOldestByName) {
