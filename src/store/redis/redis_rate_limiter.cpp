@@ -25,8 +25,9 @@ std::atomic<uint64_t> g_next_instance{1};
 // window is empty. A key twice in a batch is decided twice, the second time
 // with the first request counted.
 //
-// Constant work a request: the sums are read and updated in place, and the
-// buckets are walked (to drop those older than 60 s and sum the rest again)
+// Constant work a request: the sums are read and updated in place (within
+// a second, only the bucket and the total: three calls), and the buckets
+// are walked (to drop those older than 60 s and sum the rest again)
 // only when the oldest one has left the window, at most once a second per
 // key, or when the sums are missing (a hash from before they were kept).
 constexpr const char* kScript = R"lua(
@@ -62,11 +63,19 @@ for k = 1, #KEYS do
   if total < limit then
     allowed = 1
     if ARGV[2 * k] == '1' then
-      redis.call('HINCRBY', key, sec, 1)
+      redis.call('HINCRBY', key, t[1], 1)
       total = total + 1
-      if sec > newest then newest = sec end
-      if oldest < 0 then oldest = sec end
-      changed = true
+      if sec > newest or changed then
+        -- A new second (or sums just rebuilt): all three sums, and the
+        -- expiry, which only a newer bucket moves.
+        if sec > newest then newest = sec end
+        if oldest < 0 then oldest = sec end
+        redis.call('HSET', key, 't', total, 'o', oldest, 'n', newest)
+        redis.call('EXPIRE', key, 61)
+      else
+        redis.call('HINCRBY', key, 't', 1)
+      end
+      changed = false
     end
   end
   if changed then
