@@ -16,6 +16,7 @@ namespace dvs::http {
 
 using core::Errc;
 using core::make_error;
+using core::Result;
 
 std::string redact_secrets(std::string_view path) {
   return core::redact_keys(path.substr(0, 512));
@@ -58,16 +59,16 @@ Response guarded(const std::string& rid, F&& f) {
 // thread); then `then(T)` makes it, on the request's thread.
 template <typename T, typename Start, typename Then>
 Response defer(Start start, Then then) {
-  auto value = std::make_shared<T>();
+  auto value = std::make_shared<std::optional<T>>();
   Response r;
   r.deferred = std::make_shared<Deferred>();
   r.deferred->wait = [value, start = std::move(start)](std::function<void()> done) mutable {
     start([value, done = std::move(done)](T v) {
-      *value = std::move(v);
+      value->emplace(std::move(v));
       done();
     });
   };
-  r.deferred->then = [value, then = std::move(then)]() mutable { return then(std::move(*value)); };
+  r.deferred->then = [value, then = std::move(then)]() mutable { return then(std::move(**value)); };
   return r;
 }
 }  // namespace
@@ -308,7 +309,36 @@ Response Router::v1_with_epochs(const Request& req, const Target& target, const 
   auto snapshot = epochs ? store_.read_scope_at(*epochs) : store_.read_scope();
   core::KeyOutcome outcome = core::KeyOutcome::unknown;
   core::ApiKey refused;  // a revoked or expired key: its log shows the 401
-  auto key = keys_.authenticate(req.authorization, &outcome, &refused);
+  auto begun = keys_.begin_authentication(req.authorization, &outcome, &refused);
+  auto* lookup = std::get_if<service::KeyService::KeyLookup>(&begun);
+  if (!lookup)
+    return v1_authenticated(req, target, rid, epochs, std::move(std::get<0>(begun)), outcome,
+                            std::move(refused));
+  if (!store_.reads_epochs_ahead()) {
+    auto key = keys_.finish_authentication(*lookup, store_.find_key_by_hash(lookup->hash),
+                                           &outcome, &refused);
+    return v1_authenticated(req, target, rid, epochs, std::move(key), outcome, std::move(refused));
+  }
+  // A key not in the cache (or unknown): looked up with the others queued
+  // meanwhile, without holding this thread.
+  std::optional<store::Store::Epochs> at;
+  if (epochs) at = *epochs;
+  return defer<Result<core::ApiKey>>(
+      [this, hash = lookup->hash](auto ready) { store_.find_key_async(hash, std::move(ready)); },
+      [this, &req, target, rid, at, lookup = *lookup](Result<core::ApiKey> found) {
+        auto again = at ? store_.read_scope_at(*at) : store_.read_scope();
+        core::KeyOutcome outcome = core::KeyOutcome::unknown;
+        core::ApiKey refused;
+        auto key = keys_.finish_authentication(lookup, std::move(found), &outcome, &refused);
+        return v1_authenticated(req, target, rid, at ? &*at : nullptr, std::move(key), outcome,
+                                std::move(refused));
+      });
+}
+
+Response Router::v1_authenticated(const Request& req, const Target& target,
+                                  const std::string& rid, const store::Store::Epochs* epochs,
+                                  Result<core::ApiKey> key, core::KeyOutcome outcome,
+                                  core::ApiKey refused) {
   metrics_.record_key(outcome);
   if (!key) {
     const auto& err = key.error();

@@ -60,6 +60,11 @@ class Router {
   // reads them itself, in its read scope).
   Response v1_with_epochs(const Request& req, const Target& target, const std::string& request_id,
                           const store::Store::Epochs* epochs);
+  // /v1 once the key is known (or refused), in a read scope at `epochs`.
+  Response v1_authenticated(const Request& req, const Target& target,
+                            const std::string& request_id, const store::Store::Epochs* epochs,
+                            core::Result<core::ApiKey> key, core::KeyOutcome outcome,
+                            core::ApiKey refused);
   // A refused key's 401 (or 429) once the per-IP limit has decided.
   Response v1_refused(const Request& req, const Target& target, const std::string& request_id,
                       Response r, const core::ApiKey& refused, const core::RateDecision& d);

@@ -154,37 +154,61 @@ Result<core::ApiKey> KeyService::revoke(std::string_view org_id, std::string_vie
 Result<core::ApiKey> KeyService::authenticate(std::string_view header,
                                               core::KeyOutcome* outcome,
                                               core::ApiKey* refused) const {
+  auto begun = begin_authentication(header, outcome, refused);
+  if (auto* lookup = std::get_if<KeyLookup>(&begun))
+    return finish_authentication(*lookup, store_.find_key_by_hash(lookup->hash), outcome, refused);
+  return std::move(std::get<Result<core::ApiKey>>(begun));
+}
+
+namespace {
+Result<core::ApiKey> refuse(core::KeyOutcome& out, core::KeyOutcome why) {
+  out = why;
+  return make_error(Errc::invalid_api_key, "Invalid API key provided.");
+}
+}  // namespace
+
+std::variant<Result<core::ApiKey>, KeyService::KeyLookup> KeyService::begin_authentication(
+    std::string_view header, core::KeyOutcome* outcome, core::ApiKey* refused) const {
   core::KeyOutcome ignored;
   core::KeyOutcome& out = outcome ? *outcome : ignored;
-  auto bad = [&](core::KeyOutcome why) {
-    out = why;
-    return make_error(Errc::invalid_api_key, "Invalid API key provided.");
-  };
-  if (header.empty()) return bad(core::KeyOutcome::missing);
+  if (header.empty()) return refuse(out, core::KeyOutcome::missing);
   auto token = core::bearer_token(header);
-  if (!token || !core::is_well_formed_key(*token)) return bad(core::KeyOutcome::malformed);
-  const core::KeyHash hash = hasher_.hash(*token);
+  if (!token || !core::is_well_formed_key(*token)) return refuse(out, core::KeyOutcome::malformed);
+  KeyLookup lookup;
+  lookup.hash = hasher_.hash(*token);
   // The epoch first, then the key (core/key_cache.hpp).
-  const std::optional<uint64_t> read_epoch =
-      cache_ && cache_->enabled() ? store_.key_epoch() : std::nullopt;
-  const bool cacheable = read_epoch.has_value();
-  const uint64_t epoch = read_epoch.value_or(0);
-  std::optional<core::ApiKey> cached = cacheable ? cache_->get(hash, epoch) : std::nullopt;
-  Result<core::ApiKey> key = cached ? Result<core::ApiKey>(std::move(*cached))
-                                    : store_.find_key_by_hash(hash);
-  if (!cached && key && cacheable) cache_->put(hash, *key, epoch);
+  if (cache_ && cache_->enabled()) lookup.epoch = store_.key_epoch();
+  if (lookup.epoch) {
+    if (auto cached = cache_->get(lookup.hash, *lookup.epoch))
+      return judge(Result<core::ApiKey>(std::move(*cached)), outcome, refused);
+  }
+  return lookup;
+}
+
+Result<core::ApiKey> KeyService::finish_authentication(const KeyLookup& lookup,
+                                                       Result<core::ApiKey> key,
+                                                       core::KeyOutcome* outcome,
+                                                       core::ApiKey* refused) const {
+  if (key && lookup.epoch) cache_->put(lookup.hash, *key, *lookup.epoch);
+  return judge(std::move(key), outcome, refused);
+}
+
+Result<core::ApiKey> KeyService::judge(Result<core::ApiKey> key, core::KeyOutcome* outcome,
+                                       core::ApiKey* refused) const {
+  core::KeyOutcome ignored;
+  core::KeyOutcome& out = outcome ? *outcome : ignored;
   if (!key) {
-    if (key.error().code == Errc::not_found) return bad(core::KeyOutcome::unknown);
+    if (key.error().code == Errc::not_found) return refuse(out, core::KeyOutcome::unknown);
     out = core::KeyOutcome::unknown;
     return key.error();
   }
   switch (key->status(clock_.now_s())) {
     case core::KeyStatus::revoked:
       if (refused) *refused = std::move(*key);
-      return bad(core::KeyOutcome::revoked);
+      return refuse(out, core::KeyOutcome::revoked);
     case core::KeyStatus::expired:
       if (refused) *refused = std::move(*key);
-      return bad(core::KeyOutcome::expired);
+      return refuse(out, core::KeyOutcome::expired);
     case core::KeyStatus::active: break;
   }
   out = core::KeyOutcome::valid;

@@ -4,6 +4,7 @@
 // Thread-safe (its only mutable state is the optional key cache, which is).
 
 #include <optional>
+#include <variant>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,6 +83,22 @@ class KeyService {
   Result<core::ApiKey> authenticate(std::string_view authorization_header,
                                     core::KeyOutcome* outcome = nullptr,
                                     core::ApiKey* refused = nullptr) const;
+  // authenticate() in two steps, for a caller that must not wait for the
+  // store (an event loop): begin_authentication() decides from the header
+  // and the cache alone when it can (a value); otherwise it returns the
+  // look-up to make (Store::find_key_async), and finish_authentication()
+  // decides with what the store found. The cache rules are authenticate()'s.
+  struct KeyLookup {
+    core::KeyHash hash{};
+    std::optional<uint64_t> epoch;  // the key epoch read before the look-up
+  };
+  std::variant<Result<core::ApiKey>, KeyLookup> begin_authentication(
+      std::string_view authorization_header, core::KeyOutcome* outcome = nullptr,
+      core::ApiKey* refused = nullptr) const;
+  Result<core::ApiKey> finish_authentication(const KeyLookup& lookup, Result<core::ApiKey> found,
+                                             core::KeyOutcome* outcome = nullptr,
+                                             core::ApiKey* refused = nullptr) const;
+
   // Caches keys in `cache` (not owned; null for none) when the store has a
   // key epoch. Set before serving.
   void use_cache(core::KeyCache* cache) { cache_ = cache; }
@@ -94,6 +111,9 @@ class KeyService {
   const core::Clock& clock() const { return clock_; }
 
  private:
+  // The decision on a key found (or not) by hash: its status at now.
+  Result<core::ApiKey> judge(Result<core::ApiKey> key, core::KeyOutcome* outcome,
+                             core::ApiKey* refused) const;
   // The audit record of a change to `key`, stored with the change itself.
   core::AuditEvent make_audit(const core::ApiKey& key, std::string_view type,
                               const std::optional<std::string>& actor, const std::string& ip,

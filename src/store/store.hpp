@@ -200,14 +200,21 @@ class Store : public OrgStore,
     std::optional<uint64_t> keys;
     std::optional<uint64_t> docs;
   };
-  // True for a store whose epochs cost a round trip (PostgreSQL): a caller on
-  // an event loop should get them with read_epochs_async() and then open
-  // read_scope_at() with them, instead of read_scope(), which would wait.
+  // True for a store whose reads cost a round trip (PostgreSQL): a caller on
+  // an event loop should get the epochs with read_epochs_async() and then
+  // open read_scope_at() with them, instead of read_scope(), which would
+  // wait; and look keys up with find_key_async().
   virtual bool reads_epochs_ahead() const { return false; }
   // Calls `ready` (once, on any thread) with epochs read by a read that
   // started after this call, so they reflect every change committed before
   // it. A store without epochs calls it at once with none.
   virtual void read_epochs_async(std::function<void(Epochs)> ready) { ready({}); }
+  // find_key_by_hash(), with the answer passed to `ready` (once, on any
+  // thread). PostgreSQL: one statement for all the look-ups queued meanwhile.
+  virtual void find_key_async(const core::KeyHash& hash,
+                              std::function<void(Result<core::ApiKey>)> ready) {
+    ready(find_key_by_hash(hash));
+  }
   // read_scope(), in which key_epoch() and the document cache use `epochs`
   // (from read_epochs_async() for this request) instead of reading them.
   virtual std::unique_ptr<ReadScope> read_scope_at(const Epochs& /*epochs*/) {

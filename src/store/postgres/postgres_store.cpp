@@ -847,6 +847,10 @@ namespace {
 // Requests whose epochs one read serves at most (a read costs the same for
 // any number; the bound only caps the callbacks run in a row).
 constexpr size_t kMaxEpochBatch = 4096;
+// Look-ups one statement makes at most: each answer is matched to its
+// request by a constant-time comparison with every row found, so the
+// bound keeps that at a few thousand comparisons.
+constexpr size_t kMaxKeyBatch = 64;
 }  // namespace
 
 PostgresStore::PostgresStore(std::string url, int pool_size,
@@ -866,6 +870,8 @@ PostgresStore::PostgresStore(std::string url, int pool_size,
         for (auto& ready : batch) ready(e);
       },
       kMaxEpochBatch);
+  key_finder_ = std::make_unique<core::BatchWorker<KeyFind>>(
+      [this](std::vector<KeyFind>& batch) { find_keys(batch); }, kMaxKeyBatch);
 }
 
 PostgresStore::~PostgresStore() = default;
@@ -1173,6 +1179,48 @@ Store::Epochs PostgresStore::epochs() {
 }
 
 std::optional<uint64_t> PostgresStore::key_epoch() { return epochs().keys; }
+
+void PostgresStore::find_key_async(const core::KeyHash& hash,
+                                   std::function<void(Result<core::ApiKey>)> ready) {
+  key_finder_->submit(KeyFind{hash, std::move(ready)});
+}
+
+void PostgresStore::find_keys(std::vector<KeyFind>& batch) {
+  static const std::string sql =
+      std::string("SELECT ") + kKeyColumnsNoEmail +
+      "WHERE k.secret_hash = ANY(ARRAY(SELECT decode(h, 'hex') FROM unnest($1::text[]) h))";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hashes = "{";
+  for (const auto& f : batch) {
+    if (hashes.size() > 1) hashes.push_back(',');
+    for (unsigned char b : f.hash) {
+      hashes.push_back(kHex[b >> 4]);
+      hashes.push_back(kHex[b & 15]);
+    }
+  }
+  hashes.push_back('}');
+  std::vector<core::ApiKey> found;
+  core::Status st = [&]() -> core::Status {
+    PG_CONN(c);
+    PG_EXEC(q, c, sql, Params().text(hashes), "find keys");
+    for (int i = 0; i < q.rows(); ++i) found.push_back(read_key(q, i));
+    return {};
+  }();
+  for (auto& f : batch) {
+    if (!st.ok()) {
+      f.ready(st.error());
+      continue;
+    }
+    // Every row is compared, in constant time, whichever matches.
+    const core::ApiKey* match = nullptr;
+    for (const auto& k : found)
+      if (core::hash_equal(k.secret_hash, f.hash)) match = &k;
+    if (match)
+      f.ready(*match);
+    else
+      f.ready(make_error(Errc::not_found, "no such key"));
+  }
+}
 
 Result<core::ApiKey> PostgresStore::get_key(std::string_view org_id, std::string_view id) {
   PG_CONN(c);

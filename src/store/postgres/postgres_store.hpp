@@ -71,6 +71,9 @@ class PostgresStore final : public Store {
   bool reads_epochs_ahead() const override { return true; }
   void read_epochs_async(std::function<void(Epochs)> ready) override;
   std::unique_ptr<ReadScope> read_scope_at(const Epochs& epochs) override;
+  // One `= ANY` statement for every look-up queued since the previous one.
+  void find_key_async(const core::KeyHash& hash,
+                      std::function<void(Result<core::ApiKey>)> ready) override;
   Result<core::ApiKey> get_key(std::string_view org_id, std::string_view id) override;
   Result<std::vector<core::ApiKey>> list_keys(std::string_view org_id) override;
   Result<core::ApiKey> revoke_key(std::string_view org_id, std::string_view id,
@@ -129,8 +132,14 @@ class PostgresStore final : public Store {
                                  const std::string& sql, const char* what);
 
   std::unique_ptr<Pool> pool_;
-  // Last: its thread stops first, while the pool it reads through exists.
+  struct KeyFind {
+    core::KeyHash hash;
+    std::function<void(Result<core::ApiKey>)> ready;
+  };
+  void find_keys(std::vector<KeyFind>& batch);
+  // Last: their threads stop first, while the pool they read through exists.
   std::unique_ptr<core::BatchWorker<std::function<void(Epochs)>>> epoch_reader_;
+  std::unique_ptr<core::BatchWorker<KeyFind>> key_finder_;
 };
 
 // `url` with the password replaced by "***" (the user-info password of a URI

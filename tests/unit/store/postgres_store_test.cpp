@@ -8,6 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
 #include <future>
 #include <thread>
 
@@ -238,4 +241,49 @@ TEST_F(PostgresEpochs, WithoutACacheNothingIsKept) {
   page(*store);
   EXPECT_EQ(store->doc_cache_stats().hits, 0u);
   EXPECT_EQ(store->doc_cache_stats().bytes, 0u);
+}
+
+// Keys looked up together (one statement for the batch) each get their own
+// answer: the key with their hash, or not_found.
+TEST_F(PostgresEpochs, KeyLookupsQueuedTogetherEachGetTheirOwnAnswer) {
+  std::vector<core::ApiKey> keys;
+  for (unsigned char tag = 1; tag <= 5; ++tag) {
+    core::ApiKey k;
+    k.id = core::new_id("key");
+    k.org_id = org;
+    k.name = "k" + std::to_string(tag);
+    k.hint = "dvs_live_abcd";
+    k.secret_hash.fill(tag);
+    k.scopes.add(core::Scope::leads_read);
+    k.created_at = 2000;
+    ASSERT_TRUE(store->insert_key(k, nullptr).ok());
+    keys.push_back(k);
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<int, core::Result<core::ApiKey>> got;
+  // Tags 1..5 exist; 6..9 do not; 3 is asked twice.
+  const std::vector<unsigned char> asked = {6, 1, 3, 7, 5, 3, 8, 2, 9, 4};
+  for (size_t i = 0; i < asked.size(); ++i) {
+    core::KeyHash h;
+    h.fill(asked[i]);
+    store->find_key_async(h, [&, i](core::Result<core::ApiKey> r) {
+      std::lock_guard lock(mu);
+      got.emplace(static_cast<int>(i), std::move(r));
+      cv.notify_all();
+    });
+  }
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return got.size() == asked.size(); });
+  for (size_t i = 0; i < asked.size(); ++i) {
+    const auto& r = got.at(static_cast<int>(i));
+    if (asked[i] > 5) {
+      ASSERT_FALSE(r) << i;
+      EXPECT_EQ(r.error().code, core::Errc::not_found);
+    } else {
+      ASSERT_TRUE(r) << i;
+      EXPECT_EQ(r->id, keys[asked[i] - 1].id);
+      EXPECT_EQ(r->name, "k" + std::to_string(asked[i]));
+    }
+  }
 }
