@@ -21,7 +21,7 @@ void RequestLogWriter::start() {
 
 void RequestLogWriter::submit(core::RequestLogEntry e) {
   std::lock_guard lock(mu_);
-  if (queue_.size() >= opts_.max_queue) {
+  if (queued_ >= opts_.max_queue) {
     ++dropped_;
     return;
   }
@@ -31,18 +31,23 @@ void RequestLogWriter::submit(core::RequestLogEntry e) {
     it->second = minute;
     touches_.emplace_back(e.key_id, e.created_at);
   }
-  queue_.push_back(std::move(e));
-  if (queue_.size() >= opts_.batch_size) cv_.notify_one();
+  if (queue_.empty() || queue_.back().size() >= kChunk) {
+    queue_.emplace_back();
+    queue_.back().reserve(kChunk);
+  }
+  queue_.back().push_back(std::move(e));
+  if (++queued_ >= opts_.batch_size) cv_.notify_one();
 }
 
 void RequestLogWriter::run() {
-  std::vector<core::RequestLogEntry> batch;
+  std::vector<Chunk> batch;
   std::vector<std::pair<std::string, int64_t>> touches;
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait_for(lock, std::chrono::milliseconds(opts_.flush_interval_ms),
-                 [&] { return stopping_ || queue_.size() >= opts_.batch_size; });
+                 [&] { return stopping_ || queued_ >= opts_.batch_size; });
     batch.swap(queue_);
+    queued_ = 0;
     touches.swap(touches_);
     bool last = stopping_;
     lock.unlock();
@@ -52,16 +57,56 @@ void RequestLogWriter::run() {
   }
 }
 
-void RequestLogWriter::flush(std::vector<core::RequestLogEntry>& batch,
+void RequestLogWriter::flush(std::vector<Chunk>& batch,
                              std::vector<std::pair<std::string, int64_t>>& touches) {
-  if (!batch.empty()) {
+  // After a chunk the store refused despite the retries, the rest of the
+  // batch is tried once each: a full disk must not hold the writer for the
+  // retries of every chunk.
+  bool retry = true;
+  for (Chunk& chunk : batch) {
+    if (chunk.empty()) continue;
+    retry = write_chunk(chunk, retry);
+    Chunk().swap(chunk);  // its memory back at once, not after the batch
+  }
+  if (!touches.empty()) {
+    auto st = store_.touch_keys(touches);
+    if (!st.ok()) {
+      // Kept for the next flush (last_used_at only ever rises, so a late
+      // write is right), within a bound, and not once stopping: the last
+      // flush must end.
+      std::lock_guard lock(mu_);
+      if (!stopping_ && touches_.size() + touches.size() <= kMaxPendingTouches)
+        touches_.insert(touches_.end(), touches.begin(), touches.end());
+    }
+  }
+  batch.clear();
+  touches.clear();
+  // Forget keys idle for long so the map does not grow without bound.
+  {
+    std::lock_guard lock(mu_);
+    if (last_minute_.size() > 100'000) last_minute_.clear();
+  }
+  // Give a burst's memory back rather than keep the high-water mark of the
+  // busiest moment for the life of the process: the entries' strings,
+  // allocated on the I/O threads, leave free holes in their malloc arenas
+  // that glibc only returns to the system when asked. Every two seconds at
+  // most: a trim costs well under a millisecond.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_trim_ >= std::chrono::seconds(2)) {
+    last_trim_ = now;
+    ::malloc_trim(0);
+  }
+}
+
+bool RequestLogWriter::write_chunk(const Chunk& batch, bool retry) {
+  {
     // Retry a few times (the database may be busy with an import); entries
     // are only counted as dropped when it stays unavailable.
     core::Status st;
-    for (int attempt = 0; attempt < 5; ++attempt) {
+    for (int attempt = 0; attempt < (retry ? 5 : 1); ++attempt) {
+      if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
       st = store_.append_requests(batch);
       if (st.ok()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
     }
     std::lock_guard lock(mu_);
     if (st.ok()) {
@@ -88,37 +133,7 @@ void RequestLogWriter::flush(std::vector<core::RequestLogEntry>& batch,
                       st.error().message);
       }
     }
-  }
-  if (!touches.empty()) {
-    auto st = store_.touch_keys(touches);
-    if (!st.ok()) {
-      // Kept for the next flush (last_used_at only ever rises, so a late
-      // write is right), within a bound, and not once stopping: the last
-      // flush must end.
-      std::lock_guard lock(mu_);
-      if (!stopping_ && touches_.size() + touches.size() <= kMaxPendingTouches)
-        touches_.insert(touches_.end(), touches.begin(), touches.end());
-    }
-  }
-  batch.clear();
-  touches.clear();
-  // Forget keys idle for long so the map does not grow without bound.
-  {
-    std::lock_guard lock(mu_);
-    if (last_minute_.size() > 100'000) last_minute_.clear();
-  }
-  // Give a burst's memory back rather than keep the high-water mark of the
-  // busiest moment for the life of the process: `batch` is the queue's
-  // former buffer (swapped in again at the next flush), and the entries'
-  // strings, allocated on the I/O threads, leave free holes in their malloc
-  // arenas that glibc only returns to the system when asked. Every two
-  // seconds at most: a trim costs well under a millisecond.
-  constexpr size_t kKeepEntries = 4096;
-  if (batch.capacity() > kKeepEntries) std::vector<core::RequestLogEntry>().swap(batch);
-  const auto now = std::chrono::steady_clock::now();
-  if (now - last_trim_ >= std::chrono::seconds(2)) {
-    last_trim_ = now;
-    ::malloc_trim(0);
+    return st.ok();
   }
 }
 
@@ -139,7 +154,7 @@ uint64_t RequestLogWriter::written() const {
 
 size_t RequestLogWriter::queued() const {
   std::lock_guard lock(mu_);
-  return queue_.size();
+  return queued_;
 }
 
 uint64_t RequestLogWriter::dropped() const {

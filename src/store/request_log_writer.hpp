@@ -30,7 +30,8 @@ namespace dvs::store {
 
 class RequestLogWriter {
  public:
-  // One transaction every 200 ms (sooner at batch_size entries). Batches
+  // A batch every 200 ms (sooner at batch_size entries), one transaction
+  // per chunk of up to kChunk entries. Batches
   // were once 500 ms long because each rewrote the per-key index pages it
   // touched; since that index is filled in separate sorted passes (change
   // 19), 200 ms batches cost the same CPU and keep the queue, its memory and
@@ -55,15 +56,26 @@ class RequestLogWriter {
   size_t queued() const;
 
  private:
+  // The queue is a list of chunks of at most kChunk entries, each written in
+  // its own transaction: a burst grows it a chunk at a time, never by
+  // copying everything into a buffer twice the size (a vector's growth held
+  // the old and the new buffer at once, up to 3x the entries' size, at the
+  // very moment the queue peaked; docs/performance.md, change 31).
+  static constexpr size_t kChunk = 4096;
+  using Chunk = std::vector<core::RequestLogEntry>;
+
   void run();
-  void flush(std::vector<core::RequestLogEntry>& batch,
-             std::vector<std::pair<std::string, int64_t>>& touches);
+  void flush(std::vector<Chunk>& batch, std::vector<std::pair<std::string, int64_t>>& touches);
+  // Writes one chunk (retrying while the store is busy unless `retry` is
+  // false); returns whether it was written.
+  bool write_chunk(const Chunk& chunk, bool retry);
 
   Store& store_;
   Options opts_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<core::RequestLogEntry> queue_;
+  std::vector<Chunk> queue_;
+  size_t queued_ = 0;  // entries in queue_
   std::vector<std::pair<std::string, int64_t>> touches_;
   std::unordered_map<std::string, int64_t> last_minute_;  // key id -> minute last touched
   bool stopping_ = false;
