@@ -237,6 +237,17 @@ class SqliteStore::Conn {
     begin_pending_ = true;
     scope_began_ = false;
   }
+  // The change signal's counter as loaded just before this connection's
+  // read snapshot began, while one is open; nothing otherwise. What a read in
+  // the snapshot returns is at least that recent, and may be older than the
+  // signal now: an epoch (or the key filter) read in it must be recorded as
+  // current for this value, not for a later load (another process may have
+  // committed and raised the signal since the snapshot began).
+  std::optional<uint64_t> snapshot_signal(ChangeSignal::Counter c) const {
+    if (!scope_began_ || !signal_) return std::nullopt;
+    return snap_[static_cast<int>(c)];
+  }
+  void watch(const ChangeSignal* signal) { signal_ = signal; }
   // Ends a read scope; true when it is the outermost and its BEGIN ran.
   bool end_lazily() {
     if (--scope_depth_ > 0) return false;
@@ -256,8 +267,14 @@ class SqliteStore::Conn {
   int scope_depth_ = 0;
   bool begin_pending_ = false;
   bool scope_began_ = false;
+  const ChangeSignal* signal_ = nullptr;  // the store's, for snapshot_signal()
+  uint64_t snap_[2] = {0, 0};
   void begin_now() {
     begin_pending_ = false;
+    if (signal_ && signal_->shared()) {
+      snap_[0] = signal_->load(ChangeSignal::Counter::keys);
+      snap_[1] = signal_->load(ChangeSignal::Counter::documents);
+    }
     auto b = prepare("BEGIN");
     if (!b) return;
     scope_began_ = sqlite3_step(*b) == SQLITE_DONE;
@@ -597,6 +614,7 @@ SqliteStore::Lease::Lease(SqliteStore& store) : store_(store) {
   auto& slot = thread_conns()[store.instance_];
   if (!slot) slot = store.open_conn();
   c_ = slot.get();
+  c_->watch(store.signal_.get());
   c_->acquire();
 }
 
@@ -851,7 +869,9 @@ bool SqliteStore::surely_unknown(const core::KeyHash& hash) {
       start_filter_build_locked(now_ms);
       return false;
     }
-    filter_.stamp = Stamp{signal, now_ms};
+    // Read in this request's snapshot: current as of the signal before it.
+    filter_.stamp = Stamp{(*lease).snapshot_signal(ChangeSignal::Counter::keys).value_or(signal),
+                          now_ms};
     // Still exact, only more false positives: used until the new one is in.
     if (filter_.bloom->full()) start_filter_build_locked(now_ms);
   }
@@ -986,10 +1006,12 @@ std::optional<uint64_t> SqliteStore::read_epoch(Epoch& e, ChangeSignal::Counter 
   Stmt q(c, *prepared);
   if (q.step() != SQLITE_ROW) return std::nullopt;
   const auto epoch = static_cast<uint64_t>(q.i64(0));
+  // Read in this request's snapshot: current as of the signal before it.
+  const uint64_t as_of = c.snapshot_signal(counter).value_or(signal);
   std::lock_guard lk(e.mu);
   // A slower reader never replaces a fresher record with an older one.
   if (now_ms >= e.stamp.at_ms) {
-    e.stamp = Stamp{signal, now_ms};
+    e.stamp = Stamp{as_of, now_ms};
     e.value = epoch;
   }
   return epoch;
