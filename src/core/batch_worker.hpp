@@ -48,16 +48,6 @@ class BatchWorker {
     cv_.notify_one();
   }
 
-  // Calls of `run` so far and items served (for tests and metrics).
-  size_t batches() const {
-    std::lock_guard lock(mu_);
-    return batches_;
-  }
-  size_t items() const {
-    std::lock_guard lock(mu_);
-    return items_;
-  }
-
  private:
   void loop() {
     std::vector<Item> batch;
@@ -73,8 +63,6 @@ class BatchWorker {
                      std::make_move_iterator(queue_.begin() + n));
         queue_.erase(queue_.begin(), queue_.begin() + n);
       }
-      ++batches_;
-      items_ += batch.size();
       lock.unlock();
       run_(batch);
       batch.clear();
@@ -84,12 +72,10 @@ class BatchWorker {
 
   Run run_;
   const size_t max_batch_;
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Item> queue_;
   bool stopping_ = false;
-  size_t batches_ = 0;
-  size_t items_ = 0;
   std::thread thread_;
 };
 

@@ -94,11 +94,15 @@ JsonWriter& JsonWriter::key(std::string_view name) {
   return *this;
 }
 
-JsonWriter& JsonWriter::integer(int64_t v) {
-  sep();
+void append_int(std::string& out, int64_t v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, r.ptr);
+  out.append(buf, r.ptr);
+}
+
+JsonWriter& JsonWriter::integer(int64_t v) {
+  sep();
+  append_int(out_, v);
   return *this;
 }
 

@@ -13,6 +13,9 @@ namespace dvs::core {
 // requires. Invalid UTF-8 bytes are replaced with U+FFFD.
 void append_json_string(std::string& out, std::string_view s);
 
+// Appends `v` in decimal.
+void append_int(std::string& out, int64_t v);
+
 // `s` with every byte that is not part of valid UTF-8 replaced by U+FFFD, so
 // it can be stored in a UTF-8 database column (PostgreSQL refuses otherwise).
 std::string to_valid_utf8(std::string_view s);

@@ -283,24 +283,22 @@ Response Router::metrics(const Request& req, const std::string& rid) {
 }
 
 Response Router::handle_v1(const Request& req, const Target& target, const std::string& rid) {
-  if (!store_.reads_epochs_ahead()) return v1_with_epochs(req, target, rid, nullptr);
+  if (!store_.reads_epochs_ahead()) return v1_with_epochs(req, target, rid, std::nullopt);
   // No well-formed key, nothing to read: refused without waiting for epochs.
   if (auto token = core::bearer_token(req.authorization);
-      !token || !core::is_well_formed_key(*token)) {
-    static const store::Store::Epochs kNone;
-    return v1_with_epochs(req, target, rid, &kNone);
-  }
+      !token || !core::is_well_formed_key(*token))
+    return v1_with_epochs(req, target, rid, store::Store::Epochs{});
   // The epochs without holding this thread: one read for all the requests
   // queued meanwhile (store.hpp, read_epochs_async).
   return defer<store::Store::Epochs>(
       [this](auto ready) { store_.read_epochs_async(std::move(ready)); },
       [this, &req, target, rid](store::Store::Epochs e) {
-        return v1_with_epochs(req, target, rid, &e);
+        return v1_with_epochs(req, target, rid, e);
       });
 }
 
 Response Router::v1_with_epochs(const Request& req, const Target& target, const std::string& rid,
-                                const store::Store::Epochs* epochs) {
+                                const std::optional<store::Store::Epochs>& epochs) {
   // One snapshot for the key look-up and the page: cheaper on SQLite than a
   // transaction per statement, and the key checked is the key whose data is
   // read. /v1 handlers only read; the request log is written elsewhere. (A
@@ -321,22 +319,21 @@ Response Router::v1_with_epochs(const Request& req, const Target& target, const 
   }
   // A key not in the cache (or unknown): looked up with the others queued
   // meanwhile, without holding this thread.
-  std::optional<store::Store::Epochs> at;
-  if (epochs) at = *epochs;
   return defer<Result<core::ApiKey>>(
       [this, hash = lookup->hash](auto ready) { store_.find_key_async(hash, std::move(ready)); },
-      [this, &req, target, rid, at, lookup = *lookup](Result<core::ApiKey> found) {
-        auto again = at ? store_.read_scope_at(*at) : store_.read_scope();
+      [this, &req, target, rid, epochs, lookup = *lookup](Result<core::ApiKey> found) {
+        auto again = epochs ? store_.read_scope_at(*epochs) : store_.read_scope();
         core::KeyOutcome outcome = core::KeyOutcome::unknown;
         core::ApiKey refused;
         auto key = keys_.finish_authentication(lookup, std::move(found), &outcome, &refused);
-        return v1_authenticated(req, target, rid, at ? &*at : nullptr, std::move(key), outcome,
+        return v1_authenticated(req, target, rid, epochs, std::move(key), outcome,
                                 std::move(refused));
       });
 }
 
 Response Router::v1_authenticated(const Request& req, const Target& target,
-                                  const std::string& rid, const store::Store::Epochs* epochs,
+                                  const std::string& rid,
+                                  const std::optional<store::Store::Epochs>& epochs,
                                   Result<core::ApiKey> key, core::KeyOutcome outcome,
                                   core::ApiKey refused) {
   metrics_.record_key(outcome);
@@ -362,13 +359,11 @@ Response Router::v1_authenticated(const Request& req, const Target& target,
   if (!limiter_.is_async())
     return v1_decided(req, target, rid, *key, limiter_.acquire(key->id, key->rate_limit_per_minute));
   // The page is read after the wait, in a second scope at the same epochs.
-  std::optional<store::Store::Epochs> at;
-  if (epochs) at = *epochs;
   std::string bucket = key->id;
   const uint32_t limit = key->rate_limit_per_minute;
   return decide_later(std::move(bucket), limit,
-                      [this, &req, target, rid, key = std::move(*key), at](core::RateDecision d) {
-                        auto again = at ? store_.read_scope_at(*at) : store_.read_scope();
+                      [this, &req, target, rid, key = std::move(*key), epochs](core::RateDecision d) {
+                        auto again = epochs ? store_.read_scope_at(*epochs) : store_.read_scope();
                         return v1_decided(req, target, rid, key, d);
                       });
 }

@@ -56,13 +56,14 @@ class Router {
   // deferred one gets them when it is ready.
   Response finish(const Request& req, std::string request_id, Response res);
   Response handle_v1(const Request& req, const Target& target, const std::string& request_id);
-  // /v1 once the store's epochs for this request are known (null: the store
-  // reads them itself, in its read scope).
+  // /v1 once the store's epochs for this request are known (nothing: the
+  // store reads them itself, in its read scope).
   Response v1_with_epochs(const Request& req, const Target& target, const std::string& request_id,
-                          const store::Store::Epochs* epochs);
+                          const std::optional<store::Store::Epochs>& epochs);
   // /v1 once the key is known (or refused), in a read scope at `epochs`.
   Response v1_authenticated(const Request& req, const Target& target,
-                            const std::string& request_id, const store::Store::Epochs* epochs,
+                            const std::string& request_id,
+                            const std::optional<store::Store::Epochs>& epochs,
                             core::Result<core::ApiKey> key, core::KeyOutcome outcome,
                             core::ApiKey refused);
   // A refused key's 401 (or 429) once the per-IP limit has decided.

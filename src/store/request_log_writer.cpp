@@ -98,43 +98,41 @@ void RequestLogWriter::flush(std::vector<Chunk>& batch,
   }
 }
 
-bool RequestLogWriter::write_chunk(const Chunk& batch, bool retry) {
-  {
-    // Retry a few times (the database may be busy with an import); entries
-    // are only counted as dropped when it stays unavailable.
-    core::Status st;
-    for (int attempt = 0; attempt < (retry ? 5 : 1); ++attempt) {
-      if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
-      st = store_.append_requests(batch);
-      if (st.ok()) break;
-    }
-    std::lock_guard lock(mu_);
-    if (st.ok()) {
-      written_ += batch.size();
-      if (failing_) {
-        failing_ = false;
-        spdlog::warn("request log: writing again ({} entries dropped while the database refused "
-                     "writes)",
-                     dropped_ - dropped_before_failing_);
-      }
-    } else {
-      // A full disk or read-only database fails every batch for as long as it
-      // lasts: the first drop is logged, then one line a minute.
-      const auto now = std::chrono::steady_clock::now();
-      const bool first = !failing_;
-      if (first) {
-        failing_ = true;
-        dropped_before_failing_ = dropped_;
-      }
-      dropped_ += batch.size();
-      if (first || now - last_drop_log_ >= std::chrono::minutes(1)) {
-        last_drop_log_ = now;
-        spdlog::error("request log: dropped {} entries ({} in all): {}", batch.size(), dropped_,
-                      st.error().message);
-      }
-    }
-    return st.ok();
+bool RequestLogWriter::write_chunk(const Chunk& chunk, bool retry) {
+  // Retry a few times (the database may be busy with an import); entries
+  // are only counted as dropped when it stays unavailable.
+  core::Status st;
+  for (int attempt = 0; attempt < (retry ? 5 : 1); ++attempt) {
+    if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(50 << attempt));
+    st = store_.append_requests(chunk);
+    if (st.ok()) break;
   }
+  std::lock_guard lock(mu_);
+  if (st.ok()) {
+    written_ += chunk.size();
+    if (failing_) {
+      failing_ = false;
+      spdlog::warn("request log: writing again ({} entries dropped while the database refused "
+                   "writes)",
+                   dropped_ - dropped_before_failing_);
+    }
+  } else {
+    // A full disk or read-only database fails every chunk for as long as it
+    // lasts: the first drop is logged, then one line a minute.
+    const auto now = std::chrono::steady_clock::now();
+    const bool first = !failing_;
+    if (first) {
+      failing_ = true;
+      dropped_before_failing_ = dropped_;
+    }
+    dropped_ += chunk.size();
+    if (first || now - last_drop_log_ >= std::chrono::minutes(1)) {
+      last_drop_log_ = now;
+      spdlog::error("request log: dropped {} entries ({} in all): {}", chunk.size(), dropped_,
+                    st.error().message);
+    }
+  }
+  return st.ok();
 }
 
 void RequestLogWriter::stop() {

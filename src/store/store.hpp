@@ -255,6 +255,17 @@ class Store : public OrgStore,
     core::append_cached(**hit, page);
     return true;
   }
+  // The same for one object: the cached document, or nothing (then `key`
+  // as above).
+  std::optional<core::Document> doc_from_cache(char kind, std::string_view org_id,
+                                               std::string_view id, std::optional<uint64_t> epoch,
+                                               std::string& key) {
+    if (!epoch || !doc_cache_) return std::nullopt;
+    key = core::doc_key(kind, org_id, id);
+    auto hit = doc_cache_->get(key, *epoch);
+    if (!hit) return std::nullopt;
+    return core::cached_to_doc(**hit);
+  }
 };
 
 }  // namespace dvs::store

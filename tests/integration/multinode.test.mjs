@@ -207,6 +207,36 @@ test('30 concurrent requests split over A and B on a CLI key with --rate-limit 2
   assertRateLimited(await B.req('/v1/key', { key: k.secret }), 20, 'one more on B');
 });
 
+// The per-address budgets (bad keys: 1,200 a minute; /v1/openapi.json: 600)
+// are decided by Redis too, after the node has answered the request itself:
+// one address alternating between the nodes counts down one shared budget.
+test('the per-address budgets for bad keys and for the OpenAPI document are shared by A and B', async () => {
+  const alternate = async (p, key, localAddress) => {
+    const out = [];
+    for (let i = 0; i < 4; i++) {
+      const node = i % 2 === 0 ? A : B;
+      out.push(await httpRequest(node, p, { key, localAddress }));
+    }
+    return out;
+  };
+  const bad = await alternate('/v1/leads', 'dvs_live_not-a-key', '127.0.0.201');
+  for (const r of bad) assertInvalidKey(r, 'dvs_live_not-a-key');
+  const badLeft = bad.map((r) => rateLimitHeaders(r));
+  assert.deepEqual(badLeft.map((h) => h.limit), [1200, 1200, 1200, 1200]);
+  // Relative to the first: another run on the same Redis within the minute
+  // (the other backend's) may have spent some of this address's budget.
+  const countsDown = (left, limit, what) => {
+    assert.ok(left[0] < limit, `${what}: the first request counted`);
+    assert.deepEqual(left, [0, 1, 2, 3].map((i) => left[0] - i), `${what}: one budget across both nodes`);
+  };
+  countsDown(badLeft.map((h) => h.remaining), 1200, 'bad keys');
+  const docs = await alternate('/v1/openapi.json', undefined, '127.0.0.202');
+  for (const r of docs) assert.equal(r.status, 200, `GET /v1/openapi.json: ${r.status}`);
+  const docsLeft = docs.map((r) => rateLimitHeaders(r));
+  assert.deepEqual(docsLeft.map((h) => h.limit), [600, 600, 600, 600]);
+  countsDown(docsLeft.map((h) => h.remaining), 600, 'the OpenAPI document');
+});
+
 // 3. Revocation and rotation across nodes
 
 test('revoke on A, then at once a request on B: 401 in each of 1000 trials (0 stale acceptances)', async (t) => {

@@ -21,7 +21,6 @@
 #include <string>
 #include <string_view>
 
-#include "core/doc_cache.hpp"
 #include "core/batch_worker.hpp"
 #include "store/store.hpp"
 
@@ -126,8 +125,9 @@ class PostgresStore final : public Store {
 
  private:
   Epochs epochs();
+  // `from_table`: the columns and FROM clause of the page's SELECT.
   Status list_docs(char kind, std::string_view org_id, const core::ListQuery& q,
-                   core::DocPage& page, const std::string& sql);
+                   core::DocPage& page, const char* from_table);
   Result<core::Document> get_doc(char kind, std::string_view org_id, std::string_view id,
                                  const std::string& sql, const char* what);
 

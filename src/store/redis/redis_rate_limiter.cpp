@@ -8,13 +8,10 @@
 #include <future>
 #include <optional>
 #include <stdexcept>
-#include <unordered_map>
 
 namespace dvs::store {
 
 namespace {
-
-std::atomic<uint64_t> g_next_instance{1};
 
 // One call decides for a batch of keys (the requests that waited while the
 // previous call was under way), in order, atomically. KEYS[i]: a key's hash:
@@ -142,7 +139,7 @@ RedisUrl parse_redis_url(const std::string& url) {
   return out;
 }
 
-// One connection per thread. Reconnects lazily, at most once a second.
+// The worker's connection. Reconnects lazily, at most once a second.
 struct RedisRateLimiter::Conn {
   redisContext* ctx = nullptr;
   std::string sha;
@@ -211,24 +208,18 @@ struct RedisRateLimiter::Conn {
 RedisRateLimiter::RedisRateLimiter(RedisUrl url, const core::Clock& clock, uint32_t nodes)
     : url_(std::move(url)),
       nodes_(std::max(1u, nodes)),
-      instance_(g_next_instance++),
       fallback_(clock),
+      conn_(std::make_unique<Conn>()),
       worker_([this](std::vector<Request>& batch) { serve(batch); }, kMaxBatch) {
+  // Connects once to fail fast; the worker's calls use this connection
+  // afterwards (only its thread does, once it runs).
   std::string error;
-  if (!conn().ensure(url_, error))
+  if (!conn_->ensure(url_, error))
     throw std::runtime_error("cannot reach Redis at " + url_.host + ":" +
                              std::to_string(url_.port) + ": " + error);
-  conn().close();  // decisions are made on the worker's connection
 }
 
 RedisRateLimiter::~RedisRateLimiter() = default;
-
-RedisRateLimiter::Conn& RedisRateLimiter::conn() {
-  thread_local std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
-  auto& c = conns[instance_];
-  if (!c) c = std::make_unique<Conn>();
-  return *c;
-}
 
 core::RateDecision RedisRateLimiter::acquire(std::string_view key, uint32_t limit) {
   return decide(key, limit, true);
@@ -276,7 +267,7 @@ void RedisRateLimiter::serve(std::vector<Request>& batch) {
 
 void RedisRateLimiter::call(const std::vector<Request>& batch,
                             std::vector<std::optional<core::RateDecision>>& out) {
-  Conn& c = conn();
+  Conn& c = *conn_;
   std::string error;
   const size_t n = batch.size();
   std::vector<std::string> keys, limits;

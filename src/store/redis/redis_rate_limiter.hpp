@@ -16,7 +16,7 @@
 // outage should not become an API outage, and a key's limit is a fairness
 // control, not an authorization check). health() reports "degraded" for
 // /readyz and the metrics; the limiter reconnects by itself (at most one
-// attempt per second per thread) and returns to the shared window.
+// attempt per second) and returns to the shared window.
 //
 // Thread-safe. Decisions are made on one thread of the limiter's own, with
 // its own Redis connection (250 ms connect and command timeouts), in batches
@@ -82,13 +82,12 @@ class RedisRateLimiter final : public core::RateLimiter {
   void call(const std::vector<Request>& batch, std::vector<std::optional<core::RateDecision>>& out);
 
   struct Conn;
-  Conn& conn();
   RedisUrl url_;
   uint32_t nodes_;
-  uint64_t instance_;
   core::LocalRateLimiter fallback_;
   std::atomic<bool> degraded_{false};
   std::atomic<uint64_t> fallback_decisions_{0};
+  std::unique_ptr<Conn> conn_;  // used by the worker's thread only
   // Last: its thread stops first, while everything it uses still exists.
   core::BatchWorker<Request> worker_;
 };

@@ -244,7 +244,7 @@ class SqliteStore::Conn {
   // current for this value, not for a later load (another process may have
   // committed and raised the signal since the snapshot began).
   std::optional<uint64_t> snapshot_signal(ChangeSignal::Counter c) const {
-    if (!scope_began_ || !signal_) return std::nullopt;
+    if (!scope_began_ || !signal_ || !signal_->shared()) return std::nullopt;
     return snap_[static_cast<int>(c)];
   }
   void watch(const ChangeSignal* signal) { signal_ = signal; }
@@ -1433,10 +1433,7 @@ Result<core::Document> SqliteStore::get_doc_cached(char kind, const std::string&
                                                    const char* what) {
   const auto epoch = doc_cache_epoch();
   std::string key;
-  if (epoch) {
-    key = core::doc_key(kind, org_id, id);
-    if (auto hit = doc_cache_->get(key, *epoch)) return core::cached_to_doc(**hit);
-  }
+  if (auto hit = doc_from_cache(kind, org_id, id, epoch, key)) return std::move(*hit);
   auto doc = get_doc(*Lease(*this), sql, org_id, id, what);
   // Found documents only: a flood of made-up ids would only evict good ones.
   if (doc && epoch) doc_cache_->put(key, core::cached_doc(*doc), *epoch);

@@ -49,6 +49,17 @@ class KeyCacheServiceTest : public ::testing::Test {
   void exec_elsewhere(const std::string& sql) { sqlitetest::exec_elsewhere(path, sql); }
 
   static void wait_for_recheck() { sqlitetest::wait_for_recheck(); }
+  // A key issued through a store of its own, as the CLI (another process)
+  // issues one.
+  core::Result<service::IssuedKey> issue_elsewhere(const std::string& name) {
+    store::SqliteStore cli(path);
+    service::KeyService cli_keys(cli, hasher, clock);
+    service::NewKeyRequest req;
+    req.org_id = org.id;
+    req.name = name;
+    req.scopes = {"leads:read"};
+    return cli_keys.create(req);
+  }
   // An unknown key starts the build of the filter of key hashes; waits
   // until it is in.
   void build_key_filter() {
@@ -118,13 +129,7 @@ TEST_F(KeyCacheServiceTest, RevokingWithPlainSqlIsSeenWithinTheRecheckBound) {
 // (core/key_filter.hpp), kept current as the key epoch is.
 TEST_F(KeyCacheServiceTest, AKeyIssuedByAnotherProcessWorksAtOnce) {
   build_key_filter();
-  store::SqliteStore cli(path);
-  service::KeyService cli_keys(cli, hasher, clock);
-  service::NewKeyRequest req;
-  req.org_id = org.id;
-  req.name = "issued by the CLI";
-  req.scopes = {"leads:read"};
-  auto issued = cli_keys.create(req);
+  auto issued = issue_elsewhere("issued by the CLI");
   ASSERT_TRUE(issued) << issued.error().message;
   bearer = "Bearer " + issued->secret;
   auto k = auth();
@@ -140,17 +145,11 @@ TEST_F(KeyCacheServiceTest, AKeyIssuedByAnotherProcessWorksAtOnce) {
 // snapshot holds the key, is refused the key as unknown.
 TEST_F(KeyCacheServiceTest, AFilterRefreshedInAnOldSnapshotIsNotTakenAsCurrent) {
   build_key_filter();
-  store::SqliteStore cli(path);
-  service::KeyService cli_keys(cli, hasher, clock);
-  service::NewKeyRequest req;
-  req.org_id = org.id;
-  req.name = "issued during an older request";
-  req.scopes = {"leads:read"};
   core::Result<service::IssuedKey> issued = make_error(core::Errc::internal, "not yet");
   {
     auto older = store->read_scope();
     ASSERT_TRUE(store->get_org(org.id));  // the older request's snapshot begins
-    issued = cli_keys.create(req);        // committed, signal raised
+    issued = issue_elsewhere("issued during an older request");  // committed, signal raised
     ASSERT_TRUE(issued) << issued.error().message;
     // In the old snapshot the key does not exist yet: refused, and the
     // filter refreshed there.
