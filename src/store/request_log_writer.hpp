@@ -7,13 +7,18 @@
 // last_used_at is kept to the minute: a key's first use in a new minute adds
 // one UPDATE to the next batch, instead of a write per request.
 //
-// Thread-safe. When the queue holds `max_queue` entries (the database is
+// Thread-safe. Each submitting thread appends to a shard of the queue of its
+// own (a mutex no other submitter takes), so the I/O threads never wait on
+// each other or wake one another; the writer takes each shard's chunks
+// in turn. When the queue holds `max_queue` entries (the database is
 // down or far behind) new entries are dropped and counted, so memory stays
 // bounded; stop() drains everything still queued. A batch the database
 // refuses (down, disk full, read-only) after a few retries is dropped and
 // counted too; the writer keeps going and writes again once the database
 // takes writes. Failed last_used_at updates are kept for the next batch.
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -64,24 +69,39 @@ class RequestLogWriter {
   static constexpr size_t kChunk = 4096;
   using Chunk = std::vector<core::RequestLogEntry>;
 
+  // One shard per submitting thread (threads are spread over kShards by the
+  // order they first submitted in). The I/O threads used to share one
+  // mutex, and waking each other on it cost 5-7 % of a request's CPU
+  // (docs/performance.md, change 33).
+  static constexpr size_t kShards = 8;
+  struct alignas(64) Shard {
+    std::mutex mu;
+    std::vector<Chunk> chunks;
+  };
+
   void run();
-  void flush(std::vector<Chunk>& batch, std::vector<std::pair<std::string, int64_t>>& touches);
+  // Takes every shard's chunks into `batch`; returns how many entries.
+  size_t take(std::vector<Chunk>& batch);
+  // Keys' first use in a new minute, from the entries about to be written.
+  void note_touches(const std::vector<Chunk>& batch);
+  void flush(std::vector<Chunk>& batch);
   // Writes one chunk (retrying while the store is busy unless `retry` is
   // false); returns whether it was written.
   bool write_chunk(const Chunk& chunk, bool retry);
 
   Store& store_;
   Options opts_;
-  mutable std::mutex mu_;
+  std::array<Shard, kShards> shards_;
+  std::atomic<size_t> queued_{0};     // entries in the shards
+  std::atomic<uint64_t> dropped_{0};  // beyond max_queue, or refused by the store
+  mutable std::mutex mu_;             // the rest, and the writer's wake-up
   std::condition_variable cv_;
-  std::vector<Chunk> queue_;
-  size_t queued_ = 0;  // entries in queue_
+  // Writer thread only: touches not yet written, and each key's last minute.
   std::vector<std::pair<std::string, int64_t>> touches_;
   std::unordered_map<std::string, int64_t> last_minute_;  // key id -> minute last touched
   bool stopping_ = false;
   bool started_ = false;
   uint64_t written_ = 0;
-  uint64_t dropped_ = 0;
   bool failing_ = false;                // the last batch was dropped
   uint64_t dropped_before_failing_ = 0;  // dropped_ when batches began to fail
   std::chrono::steady_clock::time_point last_drop_log_{};

@@ -1,6 +1,7 @@
 // Upgrading a SQLite database that is in use: one at schema version 5 (before
 // the request log's per-key index table, migration 6, and the key-hash
-// counter, migration 7), built from the real migration texts and filled
+// counter, migration 7; the index rebuilt in ascending order by migration
+// 9), built from the real migration texts and filled
 // with keys and logged requests, is migrated by the current store and then
 // serves the same data: every logged request paged per key, the hourly
 // counts, and keys found (or refused) through the unknown-key filter.

@@ -753,25 +753,27 @@ TEST_P(StoreContract, UpsertInvoicesIsAllOrNothing) {
 }
 
 TEST_P(StoreContract, LargeRequestLogBatchesAreStoredWhole) {
+  auto k = make_key(org_a, 40);
+  ASSERT_TRUE(s->insert_key(k).ok());
   std::vector<core::RequestLogEntry> entries;
   for (int i = 0; i < 1000; ++i)
-    entries.push_back(request(org_a, "key_big", 3600 + i * 10, "req_" + std::to_string(10000 + i)));
+    entries.push_back(request(org_a, k.id, 3600 + i * 10, "req_" + std::to_string(10000 + i)));
   ASSERT_TRUE(s->append_requests(entries).ok());
   ASSERT_TRUE(s->append_requests({}).ok());
-  auto hours = s->hourly_counts(org_a, "key_big", 0);
+  auto hours = s->hourly_counts(org_a, k.id, 0);
   ASSERT_TRUE(hours);
   int64_t total = 0;
   for (const auto& [h, n] : *hours) total += n;
   EXPECT_EQ(total, 1000);
   core::ListQuery q;
   q.limit = 2;
-  auto page = s->list_requests(org_a, "key_big", q);
+  auto page = s->list_requests(org_a, k.id, q);
   ASSERT_TRUE(page);
   ASSERT_EQ(page->items.size(), 2u);
   const auto& e = page->items[0];
   EXPECT_EQ(e.request_id, "req_10999");
   EXPECT_EQ(e.org_id, org_a);
-  EXPECT_EQ(e.key_id, "key_big");
+  EXPECT_EQ(e.key_id, k.id);
   EXPECT_EQ(e.method, "GET");
   EXPECT_EQ(e.path, "/v1/leads");
   EXPECT_EQ(e.status, 200);
@@ -781,23 +783,30 @@ TEST_P(StoreContract, LargeRequestLogBatchesAreStoredWhole) {
   EXPECT_EQ(e.created_at, 3600 + 9990);
   q.after_created_at = page->items[1].created_at;
   q.after_id = page->items[1].request_id;
-  EXPECT_EQ(s->list_requests(org_a, "key_big", q)->items[0].request_id, "req_10997");
+  EXPECT_EQ(s->list_requests(org_a, k.id, q)->items[0].request_id, "req_10997");
 }
 
+// Keys are real rows: SQLite's per-key index of the log holds no
+// organization and scopes a count through the key's (migration 9).
 TEST_P(StoreContract, HourlyCountsAreOldestFirstPerKey) {
-  ASSERT_TRUE(s->append_requests({request(org_a, "key_1", 7200 + 5, "r1"),
-                                  request(org_a, "key_1", 7200 + 100, "r2"),
-                                  request(org_a, "key_1", 18000 + 10, "r3"),
-                                  request(org_a, "key_1", 10800 + 1, "r4"),
-                                  request(org_a, "key_1", 7199, "r5"),  // before `since`
-                                  request(org_a, "key_2", 7300, "r6"),
-                                  request(org_b, "key_1", 7300, "r7")})
+  auto k1 = make_key(org_a, 41), k2 = make_key(org_a, 42), k3 = make_key(org_b, 43);
+  for (const auto& k : {k1, k2, k3}) ASSERT_TRUE(s->insert_key(k).ok());
+  ASSERT_TRUE(s->append_requests({request(org_a, k1.id, 7200 + 5, "r1"),
+                                  request(org_a, k1.id, 7200 + 100, "r2"),
+                                  request(org_a, k1.id, 18000 + 10, "r3"),
+                                  request(org_a, k1.id, 10800 + 1, "r4"),
+                                  request(org_a, k1.id, 7199, "r5"),  // before `since`
+                                  request(org_a, k2.id, 7300, "r6"),
+                                  request(org_b, k3.id, 7300, "r7")})
                   .ok());
-  auto hours = s->hourly_counts(org_a, "key_1", 7200);
+  auto hours = s->hourly_counts(org_a, k1.id, 7200);
   ASSERT_TRUE(hours);
   std::vector<std::pair<int64_t, int64_t>> want{{7200, 2}, {10800, 1}, {18000, 1}};
   EXPECT_EQ(*hours, want);
-  EXPECT_TRUE(s->hourly_counts(org_b, "key_2", 0)->empty());
+  // Another organization's key counts nothing, whoever asks.
+  EXPECT_TRUE(s->hourly_counts(org_b, k1.id, 0)->empty());
+  EXPECT_TRUE(s->hourly_counts(org_b, k2.id, 0)->empty());
+  EXPECT_EQ(*s->hourly_counts(org_b, k3.id, 0), (std::vector<std::pair<int64_t, int64_t>>{{7200, 1}}));
 }
 
 // SQLite indexes the log per key in passes every few seconds (the first
@@ -805,19 +814,22 @@ TEST_P(StoreContract, HourlyCountsAreOldestFirstPerKey) {
 // merge what is indexed with what is not yet, in order, per organization.
 // (Pruning with plain SQL: KeyCacheServiceTest.PruningTheRequestLogPrunesItsIndex.)
 TEST_P(StoreContract, RequestLogListsMergeIndexedAndRecentRows) {
-  ASSERT_TRUE(s->append_requests({request(org_a, "key_m", 3600 + 1, "req_a1"),
-                                  request(org_a, "key_m", 3600 + 3, "req_a3"),
-                                  request(org_b, "key_m", 3600 + 4, "req_b4")})
+  auto km = make_key(org_a, 44), ko = make_key(org_a, 45), kb = make_key(org_b, 46);
+  for (const auto& k : {km, ko, kb}) ASSERT_TRUE(s->insert_key(k).ok());
+  ASSERT_TRUE(s->append_requests({request(org_a, km.id, 3600 + 1, "req_a1"),
+                                  request(org_a, km.id, 3600 + 3, "req_a3"),
+                                  request(org_b, kb.id, 3600 + 4, "req_b4")})
                   .ok());
-  ASSERT_TRUE(s->append_requests({request(org_a, "key_m", 3600 + 2, "req_a2"),
-                                  request(org_a, "key_m", 7200 + 5, "req_a5"),
-                                  request(org_a, "key_other", 3600 + 6, "req_o6")})
+  ASSERT_TRUE(s->append_requests({request(org_a, km.id, 3600 + 2, "req_a2"),
+                                  request(org_a, km.id, 7200 + 5, "req_a5"),
+                                  request(org_a, ko.id, 3600 + 6, "req_o6"),
+                                  request(org_b, kb.id, 3600 + 7, "req_b7")})
                   .ok());
   core::ListQuery q;
   q.limit = 2;
   std::vector<std::string> seen;
   for (int pages = 0; pages < 5; ++pages) {
-    auto page = s->list_requests(org_a, "key_m", q);
+    auto page = s->list_requests(org_a, km.id, q);
     ASSERT_TRUE(page);
     for (const auto& e : page->items) seen.push_back(e.request_id);
     if (!page->has_more) break;
@@ -825,13 +837,18 @@ TEST_P(StoreContract, RequestLogListsMergeIndexedAndRecentRows) {
     q.after_id = page->items.back().request_id;
   }
   EXPECT_EQ(seen, (std::vector<std::string>{"req_a5", "req_a3", "req_a2", "req_a1"}));
-  auto hours = s->hourly_counts(org_a, "key_m", 0);
+  auto hours = s->hourly_counts(org_a, km.id, 0);
   ASSERT_TRUE(hours);
   EXPECT_EQ(*hours, (std::vector<std::pair<int64_t, int64_t>>{{3600, 3}, {7200, 1}}));
-  auto theirs = s->list_requests(org_b, "key_m", core::ListQuery{});
+  // Per organization: another's key lists nothing, indexed or not.
+  auto foreign = s->list_requests(org_b, km.id, core::ListQuery{});
+  ASSERT_TRUE(foreign);
+  EXPECT_TRUE(foreign->items.empty());
+  auto theirs = s->list_requests(org_b, kb.id, core::ListQuery{});
   ASSERT_TRUE(theirs);
-  ASSERT_EQ(theirs->items.size(), 1u);
-  EXPECT_EQ(theirs->items[0].request_id, "req_b4");
+  ASSERT_EQ(theirs->items.size(), 2u);
+  EXPECT_EQ(theirs->items[0].request_id, "req_b7");
+  EXPECT_EQ(theirs->items[1].request_id, "req_b4");
 }
 
 TEST_P(StoreContract, AuditEventsNameTheKeyAndTheActor) {
