@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/cursor.hpp"
 #include "core/json_writer.hpp"
 
 namespace dvs::core {
@@ -41,24 +42,49 @@ std::string doc_key(char kind, std::string_view org_id, std::string_view id) {
   return k;
 }
 
-void append_cached(const CachedDocs& d, DocPage& page) {
-  if (d.count > 0 && page.count > 0) page.json.push_back(',');
-  page.json.append(d.json);
-  page.count += d.count;
-  page.has_more = d.has_more;
-  page.last_created_at = d.last_created_at;
-  page.last_id = d.last_id;
+void append_list_tail(std::string& out, bool has_more, int count, int64_t last_created_at,
+                      std::string_view last_id) {
+  out.append(R"(],"has_more":)");
+  out.append(has_more ? "true" : "false");
+  out.append(R"(,"next_cursor":)");
+  if (has_more && count > 0)
+    append_json_string(out, encode_cursor({last_created_at, std::string(last_id)}));
+  else
+    out.append("null");
+  out.push_back('}');
+}
+
+void give_cached(const std::shared_ptr<const CachedDocs>& d, DocPage& page) {
+  if (d->whole_list && page.take_whole && page.count == 0 && page.json == kListHead) {
+    page.whole = std::shared_ptr<const std::string>(d, &d->json);
+  } else {
+    if (d->count > 0 && page.count > 0) page.json.push_back(',');
+    page.json.append(d->docs());
+  }
+  page.count += d->count;
+  page.has_more = d->has_more;
+  page.last_created_at = d->last_created_at;
+  page.last_id = d->last_id;
 }
 
 std::shared_ptr<const CachedDocs> cached_page(const DocPage& page, size_t from, int count_before) {
   auto d = std::make_shared<CachedDocs>();
   // Without the comma the read put before its first document here.
   const size_t skip = (count_before > 0 && page.count > count_before) ? 1 : 0;
-  d->json.assign(page.json, std::min(page.json.size(), from + skip), std::string::npos);
+  const std::string_view docs =
+      std::string_view(page.json).substr(std::min(page.json.size(), from + skip));
   d->count = page.count - count_before;
   d->has_more = page.has_more;
   d->last_created_at = page.last_created_at;
   d->last_id = page.last_id;
+  // The whole answer around the documents, as the handler would send it.
+  d->json.reserve(kListHead.size() + docs.size() + 128);
+  d->json.append(kListHead);
+  d->docs_at = d->json.size();
+  d->json.append(docs);
+  d->docs_len = docs.size();
+  append_list_tail(d->json, d->has_more, d->count, d->last_created_at, d->last_id);
+  d->whole_list = true;
   return d;
 }
 
@@ -71,6 +97,8 @@ std::shared_ptr<const CachedDocs> cached_doc(const Document& doc) {
   return d;
 }
 
-Document cached_to_doc(const CachedDocs& d) { return Document{d.last_id, d.last_created_at, d.json}; }
+Document cached_to_doc(const CachedDocs& d) {
+  return Document{d.last_id, d.last_created_at, std::string(d.docs())};
+}
 
 }  // namespace dvs::core

@@ -21,14 +21,29 @@
 
 namespace dvs::core {
 
-// What the store appends for one answer: the documents, joined by commas as
-// on the wire, and what the caller needs for the envelope and the cursor.
+// A list answer on the wire (contract section 3): kListHead, the documents
+// joined by commas, then the tail append_list_tail writes.
+inline constexpr std::string_view kListHead = R"({"object":"list","data":[)";
+// `has_more`, and `next_cursor` from the last document when there is more.
+void append_list_tail(std::string& out, bool has_more, int count, int64_t last_created_at,
+                      std::string_view last_id);
+
+// One answer: for one object, its document; for a list page, the whole
+// response body (the documents inside the envelope, the cursor encoded), so
+// that a hit is sent as it is: no copy, no cursor to encode again
+// (docs/performance.md, change 34). Also what the caller needs for the
+// envelope and the cursor.
 struct CachedDocs {
   std::string json;
+  size_t docs_at = 0;  // the documents, joined by commas, inside `json`
+  size_t docs_len = std::string::npos;
+  bool whole_list = false;  // `json` is a list page's whole response body
   int count = 0;
   bool has_more = false;
   int64_t last_created_at = 0;
   std::string last_id;
+
+  std::string_view docs() const { return std::string_view(json).substr(docs_at, docs_len); }
 };
 
 struct CachedDocsBytes {
@@ -47,8 +62,10 @@ std::string doc_list_key(char kind, std::string_view org_id, const ListQuery& q)
 // The cache key of one object: `kind` ('l' a lead, 'i' an invoice).
 std::string doc_key(char kind, std::string_view org_id, std::string_view id);
 
-// Appends a cached list answer to `page` as the store's own read would have.
-void append_cached(const CachedDocs& d, DocPage& page);
+// Gives a cached list answer to `page` as the store's own read would have:
+// appended, or, when the caller takes whole answers and `page` holds only
+// kListHead, as `page.whole` (nothing appended).
+void give_cached(const std::shared_ptr<const CachedDocs>& d, DocPage& page);
 
 // What the store's read appended to `page` since it held `from` bytes and
 // `count_before` documents, as a cache entry.

@@ -2,6 +2,7 @@
 // The domain's records: plain data, no behaviour, no I/O. Times are Unix seconds.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -126,6 +127,11 @@ struct DocPage {
   bool has_more = false;
   int64_t last_created_at = 0;  // of the last document: the next cursor
   std::string last_id;
+  // A caller that sends a cached list answer as it is sets `take_whole`; a
+  // read answered from the document cache then gives the whole response
+  // body in `whole` and appends nothing (core/doc_cache.hpp).
+  bool take_whole = false;
+  std::shared_ptr<const std::string> whole;
 };
 
 // One /v1 request as the request log keeps it.

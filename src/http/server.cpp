@@ -98,7 +98,7 @@ asio::awaitable<boost::system::error_code> send(beast::tcp_stream& stream, const
       write_head(res, bhttp::obsolete_reason(static_cast<bhttp::status>(wire_status(res.status))),
                  framing, head);
   std::array<asio::const_buffer, 2> bufs{asio::buffer(head),
-                                         asio::buffer(with_body ? std::string_view(res.body)
+                                         asio::buffer(with_body ? res.body_view()
                                                                 : std::string_view())};
   stream.expires_after(std::chrono::seconds(timeout_s));
   auto [ec, n] = co_await asio::async_write(stream, bufs, kNoThrow);

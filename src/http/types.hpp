@@ -34,6 +34,9 @@ struct Deferred;
 struct Response {
   int status = 200;
   std::string body;
+  // Instead of `body`, when set: an answer shared with a cache and sent as
+  // it is (a cached /v1 list page).
+  std::shared_ptr<const std::string> shared_body;
   std::string content_type = "application/json";
   // Names are string literals (set() takes only those), so a header costs
   // one string at most.
@@ -42,6 +45,8 @@ struct Response {
   // Set when the response is not ready: the rest of the fields are unused,
   // and the server waits as this says, without holding its thread.
   std::shared_ptr<Deferred> deferred;
+
+  std::string_view body_view() const { return shared_body ? *shared_body : body; }
 
   template <size_t N>
   void set(const char (&name)[N], std::string value) {

@@ -34,7 +34,7 @@ bool write_head(const Response& res, std::string_view reason, const Framing& fra
   for (const auto& [name, value] : res.headers) append_header(out, name, value);
   if (!no_content) {
     out.append("Content-Length: ");
-    append_number(out, res.body.size());
+    append_number(out, res.body_view().size());
     out.append("\r\n");
   }
   // HTTP/1.1 stays open unless told; HTTP/1.0 closes unless told.

@@ -1,7 +1,7 @@
 // Handlers of the public API v1 (contract section 3): parse, one store call,
 // render. Authentication, rate limiting and scopes ran before (router.cpp).
 
-#include "core/cursor.hpp"
+#include "core/doc_cache.hpp"
 #include "core/ids.hpp"
 #include "core/json_writer.hpp"
 #include "http/errors.hpp"
@@ -16,25 +16,22 @@ using core::make_error;
 namespace {
 
 // A list response: the store appends the page's stored documents between
-// the envelope's head and tail (copied once, not re-encoded).
+// the envelope's head and tail (copied once, not re-encoded), or gives a
+// cached page's whole body, which is sent as it is.
 using ListFn = core::Status (store::Store::*)(std::string_view, const core::ListQuery&, core::DocPage&);
 
 Response list_response(store::Store& store, ListFn list, std::string_view org_id,
                        const core::ListQuery& q, const std::string& rid) {
   core::DocPage page;
-  page.json.reserve(1024 + 640 * static_cast<size_t>(q.limit));
-  page.json.append(R"({"object":"list","data":[)");
+  page.take_whole = true;
+  page.json.append(core::kListHead);
   if (auto st = (store.*list)(org_id, q, page); !st) return error_response(st.error(), rid);
-  page.json.append(R"(],"has_more":)");
-  page.json.append(page.has_more ? "true" : "false");
-  page.json.append(R"(,"next_cursor":)");
-  if (page.has_more && page.count > 0)
-    core::append_json_string(page.json,
-                             core::encode_cursor({page.last_created_at, page.last_id}));
-  else
-    page.json.append("null");
-  page.json.push_back('}');
   Response r;
+  if (page.whole) {
+    r.shared_body = std::move(page.whole);
+    return r;
+  }
+  core::append_list_tail(page.json, page.has_more, page.count, page.last_created_at, page.last_id);
   r.body = std::move(page.json);
   return r;
 }

@@ -72,3 +72,62 @@ TEST(DocCache, EveryFieldOfAQueryMakesADifferentKey) {
   EXPECT_NE(doc_key('l', "org_a", "lead_x"), doc_key('l', "org_b", "lead_x"));
   EXPECT_NE(doc_key('l', "org_a", "lead_x"), doc_key('i', "org_a", "lead_x"));
 }
+
+// A list page is kept as the whole answer the handler sends on a miss, and
+// given whole only to a caller that takes it with nothing but the head
+// written; anyone else gets the documents appended, as from a read.
+TEST(DocCache, AListPageIsKeptAsTheWholeAnswerAMissWouldSend) {
+  const std::string docs = R"({"id":"lead_2"},{"id":"lead_1"})";
+  DocPage read;
+  read.json = std::string(kListHead) + docs;
+  read.count = 2;
+  read.has_more = true;
+  read.last_created_at = 1700000000;
+  read.last_id = "lead_1";
+  auto entry = cached_page(read, kListHead.size(), 0);
+  std::string sent = read.json;
+  append_list_tail(sent, read.has_more, read.count, read.last_created_at, read.last_id);
+  EXPECT_EQ(entry->json, sent);
+  EXPECT_NE(sent.find(R"("has_more":true,"next_cursor":")"), std::string::npos);
+  EXPECT_EQ(entry->docs(), docs);
+
+  DocPage taker;
+  taker.take_whole = true;
+  taker.json = kListHead;
+  give_cached(entry, taker);
+  ASSERT_TRUE(taker.whole);
+  EXPECT_EQ(*taker.whole, sent);
+  EXPECT_EQ(taker.json, kListHead);
+  EXPECT_EQ(taker.count, 2);
+  EXPECT_EQ(taker.last_id, "lead_1");
+
+  DocPage other;  // does not take whole answers
+  other.json = kListHead;
+  give_cached(entry, other);
+  EXPECT_FALSE(other.whole);
+  EXPECT_EQ(other.json, std::string(kListHead) + docs);
+
+  DocPage started;  // takes them, but has a document already
+  started.take_whole = true;
+  started.json = std::string(kListHead) + R"({"id":"lead_3"})";
+  started.count = 1;
+  give_cached(entry, started);
+  EXPECT_FALSE(started.whole);
+  EXPECT_EQ(started.json, std::string(kListHead) + R"({"id":"lead_3"},)" + docs);
+  EXPECT_EQ(started.count, 3);
+
+  // The last page: no cursor.
+  DocPage last;
+  last.json = std::string(kListHead) + docs;
+  last.count = 2;
+  auto end = cached_page(last, kListHead.size(), 0);
+  EXPECT_EQ(end->json, std::string(kListHead) + docs + R"(],"has_more":false,"next_cursor":null})");
+}
+
+TEST(DocCache, OneObjectComesBackAsItsDocument) {
+  Document doc{"lead_1", 1700000000, R"({"id":"lead_1","object":"lead"})"};
+  auto back = cached_to_doc(*cached_doc(doc));
+  EXPECT_EQ(back.id, doc.id);
+  EXPECT_EQ(back.created_at, doc.created_at);
+  EXPECT_EQ(back.json, doc.json);
+}
