@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <exception>
 
 #include "core/api_key.hpp"
@@ -152,7 +153,9 @@ Response Router::openapi_decided(const Request& req, const std::string& rid,
   }
   Response r;
   set_rate_headers(r, d);
-  r.body = std::string(openapi_document());  // for HEAD too: the server sends only its length
+  // Shared, not copied (for HEAD too: the server sends only its length).
+  static const auto kDocument = std::make_shared<const std::string>(openapi_document());
+  r.shared_body = kDocument;
   r.set("Cache-Control", "no-cache");
   r.set("Access-Control-Allow-Origin", "*");
   return r;
@@ -190,11 +193,30 @@ void set_rate_headers(Response& r, const core::RateDecision& d) {
   if (!d.allowed) r.set("Retry-After", std::to_string(d.retry_after_s));
 }
 
+Response rate_limited_body(int64_t retry_after_s, const std::string& rid) {
+  return error_response(make_error(Errc::rate_limited, "Too many requests. Retry after " +
+                                                           std::to_string(retry_after_s) +
+                                                           " seconds."),
+                        rid);
+}
+
+// A 429's body depends only on the seconds to wait (at most a window's 60):
+// made once for each, by error_response itself so the bytes are the same,
+// and shared by every 429 after (no message, JSON or body built per
+// request; docs/performance.md, change 35).
 Response rate_limited(const core::RateDecision& d, const std::string& rid) {
-  auto r = error_response(
-      make_error(Errc::rate_limited, "Too many requests. Retry after " +
-                                         std::to_string(d.retry_after_s) + " seconds."),
-      rid);
+  static const auto kShared = [] {
+    std::array<Response, 61> made;
+    for (size_t s = 0; s < made.size(); ++s) {
+      made[s] = rate_limited_body(static_cast<int64_t>(s), "");
+      made[s].shared_body = std::make_shared<const std::string>(std::move(made[s].body));
+      made[s].body.clear();
+    }
+    return made;
+  }();
+  Response r = d.retry_after_s >= 0 && d.retry_after_s < static_cast<int64_t>(kShared.size())
+                   ? kShared[static_cast<size_t>(d.retry_after_s)]
+                   : rate_limited_body(d.retry_after_s, rid);
   set_rate_headers(r, d);
   return r;
 }

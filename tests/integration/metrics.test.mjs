@@ -98,7 +98,17 @@ test('gauges: request-log queue, pool and the rate limiter state', async () => {
 
 test('the document cache: a repeated page is served from memory, on either backend', async () => {
   const before = parse(await scrape());
-  for (let i = 0; i < 3; i++) assert.equal((await server.req('/v1/leads?limit=7', { key: leadsOnly })).status, 200);
+  const bodies = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await server.req('/v1/leads?limit=7', { key: leadsOnly });
+    assert.equal(r.status, 200);
+    assert.equal(Number(r.headers.get('content-length')), Buffer.byteLength(r.text), 'Content-Length');
+    bodies.push(r.text);
+  }
+  // A hit sends the cached whole answer: the same bytes as the read.
+  assert.equal(bodies[1], bodies[0]);
+  assert.equal(bodies[2], bodies[0]);
+  assert.equal(JSON.parse(bodies[0]).object, 'list');
   const after = parse(await scrape());
   const d = (k) => get(after, k) - get(before, k);
   // The first read misses (nothing cached yet), the next two hit.

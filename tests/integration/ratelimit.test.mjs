@@ -32,6 +32,9 @@ function assertRateLimited(r, limit) {
   assert.match(ra, /^\d+$/, `Retry-After is an integer number of seconds, got "${ra}"`);
   assert.ok(Number(ra) >= 1 && Number(ra) <= 60, `Retry-After within the one-minute window, got ${ra}`);
   assert.ok(h.reset >= 1 && h.reset <= 60, `X-RateLimit-Reset within the window on a 429, got ${h.reset}`);
+  // The body (one shared body per number of seconds) says the same wait.
+  assert.equal(JSON.parse(r.text).error.message, `Too many requests. Retry after ${ra} seconds.`);
+  assert.equal(Number(r.headers.get('content-length')), Buffer.byteLength(r.text), 'Content-Length');
 }
 
 test('a fresh key gets exactly 120 requests, Remaining counting down, then 429', async () => {
