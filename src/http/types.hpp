@@ -34,10 +34,13 @@ struct Deferred;
 struct Response {
   int status = 200;
   std::string body;
-  // Instead of `body`, when set: an answer shared with a cache and sent as
-  // it is (a cached /v1 list page).
+  // Instead of `body`, when set: a body made once and sent as it is by
+  // every response that shares it (a cached /v1 list page, a 429's body,
+  // the OpenAPI document).
   std::shared_ptr<const std::string> shared_body;
-  std::string content_type = "application/json";
+  // Always a string literal (so no allocation per response; a std::string
+  // of "application/json" is one byte too long for the short-string buffer).
+  std::string_view content_type = "application/json";
   // Names are string literals (set() takes only those), so a header costs
   // one string at most.
   std::vector<std::pair<std::string_view, std::string>> headers;

@@ -47,7 +47,7 @@ Response Router::web(const Request& req, const Target& t, const std::string& rid
   for (const auto& a : web_assets()) {
     if (a.name != name || (t.path != "/" && name == "index.html")) continue;
     Response r;
-    r.content_type = std::string(content_type_for(a.name));
+    r.content_type = content_type_for(a.name);
     r.body = std::string(a.data);  // for HEAD too: the server sends only its length
     // Revalidate each time: assets change with the binary, and are small.
     r.set("Cache-Control", "no-cache");
