@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -185,13 +186,14 @@ http::Response Env::handle(http::Request req) {
   check_response(res, req.target);
   static const bool verbose = std::getenv("DVS_FUZZ_VERBOSE") != nullptr;
   if (verbose)
-    std::fprintf(stderr, "%.*s %.*s -> %d %.200s\n", static_cast<int>(req.method.size()),
+    std::fprintf(stderr, "%.*s %.*s -> %d %.*s\n", static_cast<int>(req.method.size()),
                  req.method.data(), static_cast<int>(req.target.size()), req.target.data(),
-                 res.status, res.body.c_str());
+                 res.status, static_cast<int>(std::min<size_t>(res.body_view().size(), 200)),
+                 res.body_view().data());
   // Keep the world as the seeds expect it: signed in (DELETE /api/session
   // signs out), and few active keys (a key a 201 issued is revoked at once).
   if (req.method == "DELETE") restore_session();
-  if (res.status == 201) revoke_issued(res.body);
+  if (res.status == 201) revoke_issued(std::string(res.body_view()));
   return res;
 }
 
@@ -207,8 +209,9 @@ void check_response(const http::Response& res, std::string_view what) {
   auto check = [&](bool ok, std::string_view problem) {
     if (ok) return;
     require(false, std::string(problem) + " (status " + std::to_string(res.status) +
-                       ", content type " + res.content_type + ", request " +
-                       std::string(what.substr(0, 200)) + ")\nbody: " + res.body.substr(0, 500));
+                       ", content type " + std::string(res.content_type) + ", request " +
+                       std::string(what.substr(0, 200)) + ")\nbody: " +
+                       std::string(res.body_view().substr(0, 500)));
   };
   check(res.status >= 200 && res.status <= 599, "status outside 200..599");
   check(res.status != 500, "status 500");
@@ -217,7 +220,8 @@ void check_response(const http::Response& res, std::string_view what) {
   check(has_id, "no X-Request-Id");
   if (res.status != 204 && res.content_type.starts_with("application/json")) {
     boost::system::error_code ec;
-    boost::json::value v = boost::json::parse(res.body, ec);
+    // The body as sent: shared bodies (a cached list page, a 429) included.
+    boost::json::value v = boost::json::parse(res.body_view(), ec);
     check(!ec, ec ? "body is not valid JSON: " + ec.message() : std::string());
     if (res.status >= 400) {
       // Errors are {"error":{"code","message",...}} (contract).

@@ -23,8 +23,8 @@ struct Framing {
 inline int wire_status(int status) { return status < 100 || status > 999 ? 500 : status; }
 
 // Replaces `out` with the head of `res` (ending in the blank line), with
-// `reason` in the status line. Returns whether res.body follows on the wire:
-// not for HEAD, 1xx, 204 and 304 (204 and 304 carry neither Content-Length
+// `reason` in the status line. Returns whether the body (res.body_view())
+// follows on the wire: not for HEAD, 1xx, 204 and 304 (204 and 304 carry neither Content-Length
 // nor Content-Type). A CR, LF or NUL in a header value becomes a space, so
 // no value can end a header early.
 bool write_head(const Response& res, std::string_view reason, const Framing& framing,
