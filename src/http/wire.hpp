@@ -24,9 +24,9 @@ inline int wire_status(int status) { return status < 100 || status > 999 ? 500 :
 
 // Replaces `out` with the head of `res` (ending in the blank line), with
 // `reason` in the status line. Returns whether the body (res.body_view())
-// follows on the wire: not for HEAD, 1xx, 204 and 304 (204 and 304 carry neither Content-Length
-// nor Content-Type). A CR, LF or NUL in a header value becomes a space, so
-// no value can end a header early.
+// follows on the wire: not for HEAD, 1xx, 204 and 304 (204 and 304 carry
+// neither Content-Length nor Content-Type). A CR, LF or NUL in a header
+// value becomes a space, so no value can end a header early.
 bool write_head(const Response& res, std::string_view reason, const Framing& framing,
                 std::string& out);
 
