@@ -61,7 +61,7 @@ void RequestLogWriter::run() {
   }
 }
 
-size_t RequestLogWriter::take(std::vector<Chunk>& batch) {
+void RequestLogWriter::take(std::vector<Chunk>& batch) {
   size_t n = 0;
   for (Shard& shard : shards_) {
     std::vector<Chunk> chunks;
@@ -75,7 +75,6 @@ size_t RequestLogWriter::take(std::vector<Chunk>& batch) {
     }
   }
   queued_.fetch_sub(n, std::memory_order_relaxed);
-  return n;
 }
 
 void RequestLogWriter::note_touches(const std::vector<Chunk>& batch) {

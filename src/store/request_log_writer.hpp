@@ -1,8 +1,8 @@
 #pragma once
 // Background writer of the request log and of keys' last_used_at.
 //
-// submit() only appends to an in-memory queue under a mutex (no I/O), so
-// logging never blocks a response. A writer thread flushes the queue in one
+// submit() only appends to an in-memory queue, under its thread's shard's
+// mutex (no I/O), so logging never blocks a response. A writer thread flushes the queue in one
 // transaction every `flush_interval` or when `batch_size` entries wait. Keys'
 // last_used_at is kept to the minute: a key's first use in a new minute adds
 // one UPDATE to the next batch, instead of a write per request.
@@ -80,8 +80,8 @@ class RequestLogWriter {
   };
 
   void run();
-  // Takes every shard's chunks into `batch`; returns how many entries.
-  size_t take(std::vector<Chunk>& batch);
+  // Moves every shard's chunks into `batch`.
+  void take(std::vector<Chunk>& batch);
   // Keys' first use in a new minute, from the entries about to be written.
   void note_touches(const std::vector<Chunk>& batch);
   void flush(std::vector<Chunk>& batch);
