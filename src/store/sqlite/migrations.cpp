@@ -280,6 +280,44 @@ BEGIN
      AND seq = OLD.seq;
 END;
 )sql"},
+    {10, "request log indexed per key in chunks", R"sql(
+-- The request log's per-key index as chunks (store/log_chunks.hpp): one row
+-- for each run of up to 256 rows of one key logged in one pass, holding the
+-- rows' (seq, created_at) pairs in a blob, instead of one index row per
+-- request. A pass wrote an index row in the middle of the table for every
+-- request, and split pages there; it now writes about one row per key in
+-- use, 0.5 us a logged row instead of 2.3-4.5 (docs/performance.md, change
+-- 36). The server refills the index from the log after this migration
+-- (request_log_indexed.seq starts again from 0), in slices, before serving.
+DROP TRIGGER request_log_unindex;
+DROP TABLE request_log_by_key;
+CREATE TABLE request_log_key_chunks (
+  key_id          TEXT NOT NULL,
+  last_seq        INTEGER NOT NULL,  -- the chunk's newest row in log order
+  first_seq       INTEGER NOT NULL,  -- its oldest: a key's chunks never overlap
+  min_created_at  INTEGER NOT NULL,
+  max_created_at  INTEGER NOT NULL,  -- at most 59 s after min_created_at
+  row_count       INTEGER NOT NULL,  -- of its rows, those still in the log
+  entries         BLOB NOT NULL,     -- the rows' (seq, created_at) pairs
+  PRIMARY KEY (key_id, last_seq)
+) WITHOUT ROWID;
+CREATE INDEX request_log_key_chunks_time ON request_log_key_chunks(key_id, max_created_at);
+UPDATE request_log_indexed SET seq = 0;
+-- Pruning the log counts the rows out of their chunks; a chunk with none
+-- left goes. (Readers look every row up in the log, so a pruned row is never
+-- listed; the count keeps the usage chart's hours exact.)
+CREATE TRIGGER request_log_unindex AFTER DELETE ON request_log
+BEGIN
+  UPDATE request_log_key_chunks SET row_count = row_count - 1
+   WHERE key_id = OLD.key_id AND first_seq <= OLD.seq
+     AND last_seq = (SELECT min(last_seq) FROM request_log_key_chunks
+                      WHERE key_id = OLD.key_id AND last_seq >= OLD.seq);
+  DELETE FROM request_log_key_chunks
+   WHERE key_id = OLD.key_id AND row_count <= 0
+     AND last_seq = (SELECT min(last_seq) FROM request_log_key_chunks
+                      WHERE key_id = OLD.key_id AND last_seq >= OLD.seq);
+END;
+)sql"},
 };
 }  // namespace
 
