@@ -234,7 +234,9 @@ def run_one(args, meta, sc, conns, run, tsv, logdir):
     if poller:
         poller.start()
     v, wt = run_wrk(args, script, url, env, conns, args.duration,
-                    os.path.join(logdir, f"{args.backend}-{args.scale}-{sc}-c{conns}-r{run}.txt"))
+                    # A scale of 1000000/100 names a file, not a folder.
+                    os.path.join(logdir, f"{args.backend}-{args.scale.replace('/', 'x')}-{sc}"
+                                         f"-c{conns}-r{run}.txt"))
     dbp = (args.db_pids.split() + db_parents + children(db_parents)) if product else []
     c1, d1, s1 = cpu_ticks(pids), cpu_ticks(dbp), sys_cpu()
     if poller:

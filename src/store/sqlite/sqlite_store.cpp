@@ -1682,6 +1682,16 @@ core::RequestLogEntry read_log_row(const Stmt& r) {
   return e;
 }
 
+// Whether the key belongs to the organization (the request log's index
+// holds no organization).
+Result<bool> key_in_org(SqliteStore::Conn& c, std::string_view key_id, std::string_view org_id) {
+  DVS_PREPARE(k, c, "SELECT 1 FROM api_keys WHERE id = ?1 AND org_id = ?2");
+  k.text(1, key_id).text(2, org_id);
+  const int rc = k.step();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(c.db(), rc, "request log");
+  return rc == SQLITE_ROW;
+}
+
 core::Error malformed_chunk() {
   spdlog::error("sqlite: a malformed chunk in request_log_key_chunks");
   return make_error(Errc::internal, "request log index: a malformed chunk");
@@ -1725,6 +1735,10 @@ Result<core::Page<core::RequestLogEntry>> SqliteStore::list_requests(std::string
     while ((rc = s.step()) == SQLITE_ROW) found.push_back(read_log_row(s));
     if (rc != SQLITE_DONE) return db_error(c.db(), rc, "list requests");
   }
+  // Another organization's key has no chunk to read here: without this
+  // check each of its rows would be looked up (and refused) one by one.
+  const auto ours = key_in_org(c, key_id, org_id);
+  if (!ours) return ours.error();
   // A chunk spans at most kMaxSpanSeconds: one whose newest row is later
   // than that past the cursor holds no row before it.
   DVS_PREPARE(chunks, c,
@@ -1736,8 +1750,8 @@ Result<core::Page<core::RequestLogEntry>> SqliteStore::list_requests(std::string
   chunks.text(1, key_id);
   if (cursor) chunks.integer(2, *q.after_created_at + kMaxSpanSeconds);
   std::vector<LoggedRow> rows;
-  int rc;
-  while ((rc = chunks.step()) == SQLITE_ROW) {
+  int rc = SQLITE_DONE;
+  while (*ours && (rc = chunks.step()) == SQLITE_ROW) {
     // `found` is sorted here: with `want` rows, nothing older than its last
     // can make the page (rows tied on that time still may, by id).
     const bool full = found.size() >= want;
@@ -1785,16 +1799,10 @@ Result<std::vector<std::pair<int64_t, int64_t>>> SqliteStore::hourly_counts(
   Conn& c = *lease;
   std::map<int64_t, int64_t> hours;
   auto hour = [](int64_t t) { return t / 3600 * 3600; };
-  bool ours = false;
-  {
-    // The index holds no organization: the key's, checked once.
-    DVS_PREPARE(k, c, "SELECT 1 FROM api_keys WHERE id = ?1 AND org_id = ?2");
-    k.text(1, key_id).text(2, org_id);
-    const int rc = k.step();
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(c.db(), rc, "hourly counts");
-    ours = rc == SQLITE_ROW;
-  }
-  if (ours) {
+  // The index holds no organization: the key's, checked once.
+  const auto ours = key_in_org(c, key_id, org_id);
+  if (!ours) return ours.error();
+  if (*ours) {
     DVS_PREPARE(chunks, c,
                 "SELECT min_created_at, max_created_at, row_count, entries "
                 "FROM request_log_key_chunks WHERE key_id = ?1 AND max_created_at >= ?2");

@@ -358,13 +358,17 @@ TEST_P(StoreContract, InvoiceLeadMustBelongToTheSameOrganization) {
   EXPECT_EQ(s->get_invoice(org_a, v.id)->line_items_json, "[]");
 }
 
+// Keys are real rows, as in the server: a key's log is listed through the
+// key, which must be the organization's.
 TEST_P(StoreContract, RequestLogPagesPerKey) {
+  const auto k = make_key(org_a, 49);
+  ASSERT_TRUE(s->insert_key(k).ok());
   std::vector<core::RequestLogEntry> entries;
   for (int i = 0; i < 5; ++i) {
     core::RequestLogEntry e;
     e.request_id = "req_" + std::to_string(i);
     e.org_id = org_a;
-    e.key_id = "key_1";
+    e.key_id = k.id;
     e.method = "GET";
     e.path = "/v1/leads";
     e.status = 200;
@@ -374,21 +378,23 @@ TEST_P(StoreContract, RequestLogPagesPerKey) {
   ASSERT_TRUE(s->append_requests(entries).ok());
   core::ListQuery q;
   q.limit = 3;
-  auto page = s->list_requests(org_a, "key_1", q);
+  auto page = s->list_requests(org_a, k.id, q);
   ASSERT_TRUE(page);
   EXPECT_TRUE(page->has_more);
   EXPECT_EQ(page->items[0].request_id, "req_4");
-  EXPECT_TRUE(s->list_requests(org_b, "key_1", q)->items.empty());
+  EXPECT_TRUE(s->list_requests(org_b, k.id, q)->items.empty());
 }
 
 // Every field comes back byte for byte, whatever it holds: PostgreSQL
 // writes the log with COPY, whose text format gives tabs, newlines and
 // backslashes meanings of their own.
 TEST_P(StoreContract, RequestLogKeepsTabsNewlinesAndBackslashes) {
+  const auto k = make_key(org_a, 50);
+  ASSERT_TRUE(s->insert_key(k).ok());
   core::RequestLogEntry e;
   e.request_id = "req_x";
   e.org_id = org_a;
-  e.key_id = "key_2";
+  e.key_id = k.id;
   e.method = "GET";
   e.path = "/v1/leads/a\\b\\N";
   e.status = 404;
@@ -397,7 +403,7 @@ TEST_P(StoreContract, RequestLogKeepsTabsNewlinesAndBackslashes) {
   e.user_agent = "tab\there\nnew line\r\\.\\N end";
   e.created_at = 1234;
   ASSERT_TRUE(s->append_requests({e}).ok());
-  auto page = s->list_requests(org_a, "key_2", core::ListQuery{});
+  auto page = s->list_requests(org_a, k.id, core::ListQuery{});
   ASSERT_TRUE(page);
   ASSERT_EQ(page->items.size(), 1u);
   const auto& got = page->items[0];
