@@ -31,6 +31,13 @@ constexpr int kBusyTimeoutMs = 5000;  // how long a writer waits for another
 using core::Errc;
 using core::make_error;
 
+// Lets an unordered_map keyed by std::string be searched with a string_view
+// (the prepared statements by SQL text, the index pass's rows by key id).
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+};
+
 namespace {
 
 std::atomic<uint64_t> g_next_instance{1};
@@ -284,11 +291,7 @@ class SqliteStore::Conn {
     scope_began_ = sqlite3_step(*b) == SQLITE_DONE;
     sqlite3_reset(*b);
   }
-  struct SqlHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
-  };
-  std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> cache_;
+  std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> cache_;
 };
 
 namespace {
@@ -1549,11 +1552,7 @@ Status index_request_slice(SqliteStore::Conn& c, int64_t max_rows, bool& more) {
     if (rc != SQLITE_ROW) return db_error(c.db(), rc, "index requests");
     from = q.i64(0);
   }
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
-  };
-  std::unordered_map<std::string, std::vector<LoggedRow>, KeyHash, std::equal_to<>> by_key;
+  std::unordered_map<std::string, std::vector<LoggedRow>, StringHash, std::equal_to<>> by_key;
   int64_t upto = from, read = 0;
   {
     DVS_PREPARE(q, c,

@@ -191,6 +191,15 @@ TEST(LogChunksSqlite, CaughtUpOnOpenAndExactAfterPruning) {
   ASSERT_TRUE(hours);
   EXPECT_EQ(*hours, (std::vector<std::pair<int64_t, int64_t>>(want.begin(), want.end())));
 
+  // A chunk whose blob is damaged (a corrupted file, a hand edit) is an
+  // error the caller maps to a 500, not a crash or a wrong page.
+  ASSERT_TRUE(exec_on(path, "UPDATE request_log_key_chunks SET entries = X'85' "
+                            "WHERE last_seq = (SELECT max(last_seq) FROM request_log_key_chunks)"));
+  auto damaged = s.list_requests(org, key, core::ListQuery{});
+  ASSERT_FALSE(damaged);
+  EXPECT_EQ(damaged.error().code, core::Errc::internal);
+  EXPECT_FALSE(s.hourly_counts(org, key, 14150));  // `since` inside that chunk: read row by row
+
   // The whole log deleted by hand: new rows are numbered past what the
   // index has passed, and listed, indexed or not.
   ASSERT_TRUE(exec_on(path, "DELETE FROM request_log"));
