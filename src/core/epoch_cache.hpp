@@ -58,6 +58,18 @@ class EpochCache {
     return std::nullopt;
   }
 
+  // The value for `key` at whatever epoch its shard last saw, with no
+  // hit or miss counted: a guess, never an answer (the entry may have been
+  // outdated since). For starting work early that a get() at the read epoch
+  // then confirms or throws away.
+  std::optional<Value> peek(const Key& key) const {
+    if (!enabled()) return std::nullopt;
+    const Shard& s = shards_[shard_index(key)];
+    std::lock_guard lock(s.mu);
+    if (auto it = s.map.find(key); it != s.map.end()) return it->second;
+    return std::nullopt;
+  }
+
   // Remembers `value` (read after `epoch` was read) for `key`. A value that
   // costs more than a shard holds is not kept.
   void put(const Key& key, Value value, uint64_t epoch) {
@@ -110,7 +122,8 @@ class EpochCache {
     }
   };
   // Not the low bits: the shard's own map picks its buckets with those.
-  Shard& shard_for(const Key& key) { return shards_[(Hash{}(key) >> 7) % kShards]; }
+  static size_t shard_index(const Key& key) { return (Hash{}(key) >> 7) % kShards; }
+  Shard& shard_for(const Key& key) { return shards_[shard_index(key)]; }
 
   size_t per_shard_;
   std::array<Shard, kShards> shards_;

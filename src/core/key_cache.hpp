@@ -39,6 +39,8 @@ class KeyCache {
 
   // The key for `hash` cached at exactly `epoch`, or nothing.
   std::optional<ApiKey> get(const KeyHash& hash, uint64_t epoch) { return cache_.get(hash, epoch); }
+  // The key last cached for `hash`, at any epoch: a guess (EpochCache::peek).
+  std::optional<ApiKey> peek(const KeyHash& hash) const { return cache_.peek(hash); }
   // Remembers `key` (read after `epoch` was read) for `hash`.
   void put(const KeyHash& hash, const ApiKey& key, uint64_t epoch);
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <atomic>
 #include <exception>
 
 #include "core/api_key.hpp"
@@ -307,9 +308,14 @@ Response Router::metrics(const Request& req, const std::string& rid) {
 Response Router::handle_v1(const Request& req, const Target& target, const std::string& rid) {
   if (!store_.reads_epochs_ahead()) return v1_with_epochs(req, target, rid, std::nullopt);
   // No well-formed key, nothing to read: refused without waiting for epochs.
-  if (auto token = core::bearer_token(req.authorization);
-      !token || !core::is_well_formed_key(*token))
+  auto token = core::bearer_token(req.authorization);
+  if (!token || !core::is_well_formed_key(*token))
     return v1_with_epochs(req, target, rid, store::Store::Epochs{});
+  // A key the cache knew: its rate decision is asked for at the same time
+  // as the epochs, not after them (two round trips waited for as one).
+  if (limiter_.is_async()) {
+    if (auto g = keys_.guess(*token); g.key) return v1_guessed(req, target, rid, std::move(g));
+  }
   // The epochs without holding this thread: one read for all the requests
   // queued meanwhile (store.hpp, read_epochs_async).
   return defer<store::Store::Epochs>(
@@ -319,8 +325,42 @@ Response Router::handle_v1(const Request& req, const Target& target, const std::
       });
 }
 
+Response Router::v1_guessed(const Request& req, const Target& target, const std::string& rid,
+                            service::KeyService::Guess guess) {
+  struct Both {
+    store::Store::Epochs epochs;
+    core::RateDecision decision;
+    std::atomic<int> left{2};
+  };
+  auto both = std::make_shared<Both>();
+  Response r;
+  r.deferred = std::make_shared<Deferred>();
+  r.deferred->wait = [this, both, bucket = guess.key->id,
+                      limit = guess.key->rate_limit_per_minute](std::function<void()> done) {
+    // Whichever answer comes second (on its worker's thread) ends the wait.
+    auto one_done = [both, done = std::move(done)] {
+      if (both->left.fetch_sub(1, std::memory_order_acq_rel) == 1) done();
+    };
+    store_.read_epochs_async([both, one_done](store::Store::Epochs e) {
+      both->epochs = e;
+      one_done();
+    });
+    limiter_.acquire_async(bucket, limit, [both, one_done](core::RateDecision d) {
+      both->decision = d;
+      one_done();
+    });
+  };
+  r.deferred->then = [this, &req, target, rid, both, hash = guess.hash,
+                      key_id = std::move(guess.key->id)]() mutable {
+    const Guessed guessed{hash, std::move(key_id), both->decision};
+    return v1_with_epochs(req, target, rid, both->epochs, &guessed);
+  };
+  return r;
+}
+
 Response Router::v1_with_epochs(const Request& req, const Target& target, const std::string& rid,
-                                const std::optional<store::Store::Epochs>& epochs) {
+                                const std::optional<store::Store::Epochs>& epochs,
+                                const Guessed* guessed) {
   // One snapshot for the key look-up and the page: cheaper on SQLite than a
   // transaction per statement, and the key checked is the key whose data is
   // read. /v1 handlers only read; the request log is written elsewhere. (A
@@ -329,27 +369,39 @@ Response Router::v1_with_epochs(const Request& req, const Target& target, const 
   auto snapshot = epochs ? store_.read_scope_at(*epochs) : store_.read_scope();
   core::KeyOutcome outcome = core::KeyOutcome::unknown;
   core::ApiKey refused;  // a revoked or expired key: its log shows the 401
-  auto begun = keys_.begin_authentication(req.authorization, &outcome, &refused);
+  auto begun = keys_.begin_authentication(req.authorization, &outcome, &refused,
+                                          guessed ? &guessed->hash : nullptr);
   auto* lookup = std::get_if<service::KeyService::KeyLookup>(&begun);
   if (!lookup)
     return v1_authenticated(req, target, rid, epochs, std::move(std::get<0>(begun)), outcome,
-                            std::move(refused));
+                            std::move(refused), guessed);
   if (!store_.reads_epochs_ahead()) {
     auto key = keys_.finish_authentication(*lookup, store_.find_key_by_hash(lookup->hash),
                                            &outcome, &refused);
     return v1_authenticated(req, target, rid, epochs, std::move(key), outcome, std::move(refused));
   }
+  // A key the store's filter of key hashes has never seen (a guess, a
+  // typo, a scanner): refused without a look-up.
+  if (store_.surely_unknown_key(lookup->hash)) {
+    auto key = keys_.finish_authentication(
+        *lookup, make_error(Errc::not_found, "no such key"), &outcome, &refused);
+    return v1_authenticated(req, target, rid, epochs, std::move(key), outcome, std::move(refused),
+                            guessed);
+  }
   // A key not in the cache (or unknown): looked up with the others queued
   // meanwhile, without holding this thread.
+  std::optional<Guessed> guess;
+  if (guessed) guess = *guessed;
   return defer<Result<core::ApiKey>>(
       [this, hash = lookup->hash](auto ready) { store_.find_key_async(hash, std::move(ready)); },
-      [this, &req, target, rid, epochs, lookup = *lookup](Result<core::ApiKey> found) {
+      [this, &req, target, rid, epochs, lookup = *lookup,
+       guess = std::move(guess)](Result<core::ApiKey> found) {
         auto again = epochs ? store_.read_scope_at(*epochs) : store_.read_scope();
         core::KeyOutcome outcome = core::KeyOutcome::unknown;
         core::ApiKey refused;
         auto key = keys_.finish_authentication(lookup, std::move(found), &outcome, &refused);
         return v1_authenticated(req, target, rid, epochs, std::move(key), outcome,
-                                std::move(refused));
+                                std::move(refused), guess ? &*guess : nullptr);
       });
 }
 
@@ -357,7 +409,7 @@ Response Router::v1_authenticated(const Request& req, const Target& target,
                                   const std::string& rid,
                                   const std::optional<store::Store::Epochs>& epochs,
                                   Result<core::ApiKey> key, core::KeyOutcome outcome,
-                                  core::ApiKey refused) {
+                                  core::ApiKey refused, const Guessed* guessed) {
   metrics_.record_key(outcome);
   if (!key) {
     const auto& err = key.error();
@@ -380,6 +432,11 @@ Response Router::v1_authenticated(const Request& req, const Target& target,
   }
   if (!limiter_.is_async())
     return v1_decided(req, target, rid, *key, limiter_.acquire(key->id, key->rate_limit_per_minute));
+  // The guessed key is this one (an id names one key and one limit for
+  // good): its decision, made beside the epoch read, stands; the page is
+  // read in this scope. (A guess that the epochs disproved, a key revoked
+  // meanwhile, has counted one request in that refused key's bucket.)
+  if (guessed && guessed->key_id == key->id) return v1_decided(req, target, rid, *key, guessed->decision);
   // The page is read after the wait, in a second scope at the same epochs.
   std::string bucket = key->id;
   const uint32_t limit = key->rate_limit_per_minute;

@@ -58,14 +58,26 @@ class Router {
   Response handle_v1(const Request& req, const Target& target, const std::string& request_id);
   // /v1 once the store's epochs for this request are known (nothing: the
   // store reads them itself, in its read scope).
+  // A rate decision made beside the epoch read, for the key the cache
+  // guessed (KeyService::guess); used only if authentication at the read
+  // epochs gives that very key.
+  struct Guessed {
+    core::KeyHash hash{};
+    std::string key_id;
+    core::RateDecision decision;
+  };
   Response v1_with_epochs(const Request& req, const Target& target, const std::string& request_id,
-                          const std::optional<store::Store::Epochs>& epochs);
+                          const std::optional<store::Store::Epochs>& epochs,
+                          const Guessed* guessed = nullptr);
+  // The epoch read and the guessed key's rate decision, waited for together.
+  Response v1_guessed(const Request& req, const Target& target, const std::string& request_id,
+                      service::KeyService::Guess guess);
   // /v1 once the key is known (or refused), in a read scope at `epochs`.
   Response v1_authenticated(const Request& req, const Target& target,
                             const std::string& request_id,
                             const std::optional<store::Store::Epochs>& epochs,
                             core::Result<core::ApiKey> key, core::KeyOutcome outcome,
-                            core::ApiKey refused);
+                            core::ApiKey refused, const Guessed* guessed = nullptr);
   // A refused key's 401 (or 429) once the per-IP limit has decided.
   Response v1_refused(const Request& req, const Target& target, const std::string& request_id,
                       Response r, const core::ApiKey& refused, const core::RateDecision& d);

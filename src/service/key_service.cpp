@@ -168,14 +168,15 @@ Result<core::ApiKey> refuse(core::KeyOutcome& out, core::KeyOutcome why) {
 }  // namespace
 
 std::variant<Result<core::ApiKey>, KeyService::KeyLookup> KeyService::begin_authentication(
-    std::string_view header, core::KeyOutcome* outcome, core::ApiKey* refused) const {
+    std::string_view header, core::KeyOutcome* outcome, core::ApiKey* refused,
+    const core::KeyHash* hashed) const {
   core::KeyOutcome ignored;
   core::KeyOutcome& out = outcome ? *outcome : ignored;
   if (header.empty()) return refuse(out, core::KeyOutcome::missing);
   auto token = core::bearer_token(header);
   if (!token || !core::is_well_formed_key(*token)) return refuse(out, core::KeyOutcome::malformed);
   KeyLookup lookup;
-  lookup.hash = hasher_.hash(*token);
+  lookup.hash = hashed ? *hashed : hasher_.hash(*token);
   // The epoch first, then the key (core/key_cache.hpp).
   if (cache_ && cache_->enabled()) lookup.epoch = store_.key_epoch();
   if (lookup.epoch) {
@@ -183,6 +184,15 @@ std::variant<Result<core::ApiKey>, KeyService::KeyLookup> KeyService::begin_auth
       return judge(Result<core::ApiKey>(std::move(*cached)), outcome, refused);
   }
   return lookup;
+}
+
+KeyService::Guess KeyService::guess(std::string_view token) const {
+  Guess g;
+  g.hash = hasher_.hash(token);
+  if (!cache_ || !cache_->enabled()) return g;
+  g.key = cache_->peek(g.hash);
+  if (g.key && g.key->status(clock_.now_s()) != core::KeyStatus::active) g.key.reset();
+  return g;
 }
 
 Result<core::ApiKey> KeyService::finish_authentication(const KeyLookup& lookup,

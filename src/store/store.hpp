@@ -199,6 +199,9 @@ class Store : public OrgStore,
   struct Epochs {
     std::optional<uint64_t> keys;
     std::optional<uint64_t> docs;
+    // PostgreSQL's key-insert mark (migration 5): every key committed before
+    // the read is stamped at most this.
+    std::optional<uint64_t> key_inserts;
   };
   // True for a store whose reads cost a round trip (PostgreSQL): a caller on
   // an event loop should get the epochs with read_epochs_async() and then
@@ -215,6 +218,11 @@ class Store : public OrgStore,
                               std::function<void(Result<core::ApiKey>)> ready) {
     ready(find_key_by_hash(hash));
   }
+  // For a caller about to find_key_async(): true when no key with this
+  // hash was committed before the epochs of this thread's read scope (a
+  // filter of every stored key's hash says so), so the key is refused
+  // without a look-up. False when unsure.
+  virtual bool surely_unknown_key(const core::KeyHash& /*hash*/) { return false; }
   // read_scope(), in which key_epoch() and the document cache use `epochs`
   // (from read_epochs_async() for this request) instead of reading them.
   virtual std::unique_ptr<ReadScope> read_scope_at(const Epochs& /*epochs*/) {

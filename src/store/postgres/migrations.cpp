@@ -183,6 +183,50 @@ CREATE TRIGGER leads_epoch AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON leads
 CREATE TRIGGER invoices_epoch AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON invoices
   FOR EACH STATEMENT EXECUTE FUNCTION raise_epoch('docs');
 )sql"},
+    {5, "key-insert mark", R"sql(
+-- The key-insert mark, for the server's filter of key hashes (a Bloom
+-- filter, as on SQLite), which refuses a well-formed but unknown key without
+-- a look-up. The filter must hold every key committed before the request,
+-- so each statement that adds keys (or sets a hash) raises the mark once and
+-- stamps its rows with the new value. The raise holds the mark's row lock
+-- until commit, so marks commit in their order: a reader that sees the mark
+-- at M can read every key stamped up to M, and no key stamped above M
+-- exists yet (a rolled-back raise's value is taken again by the next). Marks
+-- are microseconds of the clock at least, so they never go back when a
+-- database is dropped and created again; a server that sees the mark go
+-- back (a restored backup) builds its filter again.
+CREATE TABLE key_inserts (
+  id     INTEGER PRIMARY KEY CHECK (id = 1),
+  value  BIGINT NOT NULL
+);
+INSERT INTO key_inserts(id, value)
+  VALUES (1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint);
+ALTER TABLE api_keys ADD COLUMN insert_seq BIGINT;
+CREATE INDEX api_keys_insert_seq ON api_keys(insert_seq) WHERE insert_seq IS NOT NULL;
+
+CREATE FUNCTION raise_key_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  v BIGINT;
+BEGIN
+  UPDATE key_inserts
+     SET value = greatest(value + 1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)
+   WHERE id = 1 RETURNING value INTO v;
+  PERFORM set_config('dvs.key_insert', v::text, true);
+  RETURN NULL;
+END
+$$;
+CREATE FUNCTION stamp_key_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.insert_seq := current_setting('dvs.key_insert')::bigint;
+  RETURN NEW;
+END
+$$;
+-- Statement-level first (PostgreSQL fires BEFORE STATEMENT before any row).
+CREATE TRIGGER api_keys_insert_mark BEFORE INSERT OR UPDATE OF secret_hash ON api_keys
+  FOR EACH STATEMENT EXECUTE FUNCTION raise_key_inserts();
+CREATE TRIGGER api_keys_insert_stamp BEFORE INSERT OR UPDATE OF secret_hash ON api_keys
+  FOR EACH ROW EXECUTE FUNCTION stamp_key_insert();
+)sql"},
 };
 }  // namespace
 

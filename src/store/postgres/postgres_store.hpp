@@ -70,6 +70,13 @@ class PostgresStore final : public Store {
   bool reads_epochs_ahead() const override { return true; }
   void read_epochs_async(std::function<void(Epochs)> ready) override;
   std::unique_ptr<ReadScope> read_scope_at(const Epochs& epochs) override;
+  // The filter of key hashes (core/key_filter.hpp), built on first use on a
+  // thread of its own, kept current by the epoch reader from the key-insert
+  // mark (migration 5). Unsure (false) outside a scope at read epochs,
+  // while the filter is built, and while it is behind the scope's mark.
+  bool surely_unknown_key(const core::KeyHash& hash) override;
+  // For tests: the filter has been built.
+  bool key_filter_ready();
   // One `= ANY` statement for every look-up queued since the previous one.
   void find_key_async(const core::KeyHash& hash,
                       std::function<void(Result<core::ApiKey>)> ready) override;
@@ -132,6 +139,14 @@ class PostgresStore final : public Store {
                                  const std::string& sql, const char* what);
 
   std::unique_ptr<Pool> pool_;
+  // After pool_: its builder thread reads through the pool.
+  struct KeyFilterState;
+  std::unique_ptr<KeyFilterState> filter_;
+  void start_filter_build_locked();
+  void build_filter();
+  // Adds the keys stamped above the filter's mark, up to `mark` at least;
+  // on the epoch reader's thread and connection.
+  void learn_keys(Conn& c, uint64_t mark);
   struct KeyFind {
     core::KeyHash hash;
     std::function<void(Result<core::ApiKey>)> ready;

@@ -286,3 +286,38 @@ TEST_F(KeyCacheServiceTest, PruningTheRequestLogPrunesItsIndex) {
   ASSERT_TRUE(hours);
   EXPECT_EQ(*hours, (std::vector<std::pair<int64_t, int64_t>>{{0, 2}}));
 }
+
+// guess(): the cached key of a token, at whatever epoch, while it is active
+// now; nothing for a key never found, an expired one, or without a cache.
+// Only a guess: after a revocation it still names the key (the request's
+// authentication at the read epochs then refuses it).
+TEST_F(KeyCacheServiceTest, GuessNamesTheCachedActiveKeyOnly) {
+  const std::string token = bearer.substr(7);
+  EXPECT_FALSE(svc->guess(token).key);  // never found yet
+  ASSERT_TRUE(auth());
+  auto g = svc->guess(token);
+  ASSERT_TRUE(g.key);
+  EXPECT_EQ(g.key->id, key_id);
+  EXPECT_EQ(g.hash, hasher.hash(token));
+  EXPECT_FALSE(svc->guess(core::generate_key_secret()).key);
+  // Revoked elsewhere: the guess is stale until a read at the new epoch...
+  {
+    store::SqliteStore cli(path);
+    ASSERT_TRUE(cli.revoke_key("", key_id, clock.now_s(), nullptr));
+  }
+  ASSERT_TRUE(svc->guess(token).key);
+  EXPECT_FALSE(auth());  // ...which refuses the key and forgets it.
+  EXPECT_FALSE(svc->guess(token).key);
+  // An expired key is no guess; nor is anything without a cache.
+  auto other = issue_elsewhere("expiring");
+  ASSERT_TRUE(other);
+  exec_elsewhere("UPDATE api_keys SET expires_at = " + std::to_string(clock.now_s() + 60) +
+                 " WHERE id = '" + other->key.id + "'");
+  bearer = "Bearer " + other->secret;
+  ASSERT_TRUE(auth());
+  ASSERT_TRUE(svc->guess(other->secret).key);
+  clock.advance_us(61'000'000);
+  EXPECT_FALSE(svc->guess(other->secret).key);
+  service::KeyService uncached(*store, hasher, clock);
+  EXPECT_FALSE(uncached.guess(token).key);
+}

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -286,4 +287,96 @@ TEST_F(PostgresEpochs, KeyLookupsQueuedTogetherEachGetTheirOwnAnswer) {
       EXPECT_EQ(r->name, "k" + std::to_string(asked[i]));
     }
   }
+}
+
+// The filter of key hashes (migration 5): a hash that no key has is refused
+// without a look-up, and a key committed before the read (by this store,
+// another node, plain SQL, or a transaction that waited for another's) is
+// never refused by it.
+TEST_F(PostgresEpochs, TheKeyFilterKnowsEveryKeyCommittedBeforeTheRead) {
+  auto hash = [](unsigned char tag) {
+    core::KeyHash h;
+    h.fill(tag);
+    return h;
+  };
+  auto key = [&](unsigned char tag) {
+    core::ApiKey k;
+    k.id = core::new_id("key");
+    k.org_id = org;
+    k.name = "k";
+    k.hint = "dvs_live_abcd";
+    k.secret_hash = hash(tag);
+    k.scopes.add(core::Scope::leads_read);
+    k.created_at = 2000;
+    return k;
+  };
+  // As a request asks: in a scope at epochs read after the call.
+  auto surely_unknown = [&](unsigned char tag) {
+    auto scope = store->read_scope_at(epochs());
+    return store->surely_unknown_key(hash(tag));
+  };
+  auto wait_built = [&] {
+    for (int i = 0; i < 1000 && !store->key_filter_ready(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(store->key_filter_ready());
+  };
+  auto sql_key = [&](pgtest::PgAdmin& sql, const std::string& before, unsigned char tag) {
+    char hex[3];
+    std::snprintf(hex, sizeof hex, "%02x", tag);
+    sql.exec(before + "INSERT INTO api_keys(id, org_id, name, hint, secret_hash, scopes, "
+                      "rate_limit_per_minute, created_at) VALUES ('" +
+             core::new_id("key") + "', '" + org + "', 'sql', 'dvs_live_abcd', decode(repeat('" +
+             hex + "', 32), 'hex'), 'leads:read', 120, 2000)");
+  };
+  ASSERT_TRUE(store->insert_key(key(1), nullptr).ok());
+  EXPECT_FALSE(store->surely_unknown_key(hash(200)));  // no scope at read epochs: unsure
+  EXPECT_FALSE(surely_unknown(200));                    // not built yet: unsure; builds it
+  wait_built();
+  EXPECT_TRUE(surely_unknown(200));
+  EXPECT_FALSE(surely_unknown(1));
+
+  // Added after the build: by this store, by another node, by plain SQL,
+  // and a hash set by plain SQL.
+  ASSERT_TRUE(store->insert_key(key(11), nullptr).ok());
+  EXPECT_FALSE(surely_unknown(11));
+  PostgresStore other(db->url(), 1);
+  ASSERT_TRUE(other.insert_key(key(12), nullptr).ok());
+  EXPECT_FALSE(surely_unknown(12));
+  pgtest::PgAdmin sql(db->url());
+  sql_key(sql, "", 13);
+  EXPECT_FALSE(surely_unknown(13));
+  sql.exec("UPDATE api_keys SET secret_hash = decode(repeat('0e', 32), 'hex') "
+           "WHERE secret_hash = decode(repeat('0d', 32), 'hex')");
+  EXPECT_FALSE(surely_unknown(14));
+  // A rolled-back insert is not learned, and its mark is taken again by the
+  // next insert, whose key is.
+  sql_key(sql, "BEGIN; ", 15);
+  sql.exec("ROLLBACK");
+  ASSERT_TRUE(store->insert_key(key(16), nullptr).ok());
+  EXPECT_TRUE(surely_unknown(15));
+  EXPECT_FALSE(surely_unknown(16));
+
+  // Two inserts at once: the second waits for the first's commit (the
+  // mark's row lock); reads meanwhile see neither, then both are learned.
+  pgtest::PgAdmin first(db->url());
+  sql_key(first, "BEGIN; ", 17);
+  std::promise<core::Status> second_done;
+  std::thread second([&] { second_done.set_value(other.insert_key(key(18), nullptr)); });
+  auto second_result = second_done.get_future();
+  EXPECT_EQ(second_result.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  EXPECT_TRUE(surely_unknown(17));
+  EXPECT_TRUE(surely_unknown(18));
+  first.exec("COMMIT");
+  second.join();
+  ASSERT_TRUE(second_result.get().ok());
+  EXPECT_FALSE(surely_unknown(17));
+  EXPECT_FALSE(surely_unknown(18));
+  EXPECT_TRUE(surely_unknown(200));
+
+  // The mark going back (a restored backup): unsure until built again.
+  sql.exec("UPDATE key_inserts SET value = value - 1000000000000");
+  EXPECT_FALSE(surely_unknown(200));
+  wait_built();
+  EXPECT_TRUE(surely_unknown(200));
+  for (unsigned char tag : {1, 11, 12, 14, 16, 17, 18}) EXPECT_FALSE(surely_unknown(tag)) << int(tag);
 }
