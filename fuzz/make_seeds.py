@@ -37,9 +37,48 @@ def key(random32):
 
 
 def cursor(created_at, id_):
-    """core::encode_cursor: base64url("c1:<t>:<id>" + 6-byte SHA-256 check tag)."""
+    """Version 1 cursors (still read): base64url("c1:<t>:<id>" + 6-byte SHA-256 check tag)."""
     plain = f'c1:{created_at}:{id_}'.encode()
     tag = hashlib.sha256(b'devsphere cursor v1\n' + plain).digest()[:6]
+    return base64.urlsafe_b64encode(plain + tag).rstrip(b'=').decode()
+
+
+def siphash24(key, data):
+    """SipHash-2-4 (libsodium's crypto_shorthash), 8 bytes little-endian."""
+    mask = (1 << 64) - 1
+
+    def rotl(x, b):
+        return ((x << b) | (x >> (64 - b))) & mask
+
+    k0, k1 = int.from_bytes(key[:8], 'little'), int.from_bytes(key[8:], 'little')
+    v = [k0 ^ 0x736f6d6570736575, k1 ^ 0x646f72616e646f6d, k0 ^ 0x6c7967656e657261, k1 ^ 0x7465646279746573]
+
+    def rounds(n):
+        for _ in range(n):
+            v[0] = (v[0] + v[1]) & mask; v[1] = rotl(v[1], 13); v[1] ^= v[0]; v[0] = rotl(v[0], 32)
+            v[2] = (v[2] + v[3]) & mask; v[3] = rotl(v[3], 16); v[3] ^= v[2]
+            v[0] = (v[0] + v[3]) & mask; v[3] = rotl(v[3], 21); v[3] ^= v[0]
+            v[2] = (v[2] + v[1]) & mask; v[1] = rotl(v[1], 17); v[1] ^= v[2]; v[2] = rotl(v[2], 32)
+
+    tail = len(data) % 8
+    for i in range(0, len(data) - tail, 8):
+        m = int.from_bytes(data[i:i + 8], 'little')
+        v[3] ^= m
+        rounds(2)
+        v[0] ^= m
+    m = ((len(data) & 0xff) << 56) | int.from_bytes(data[len(data) - tail:], 'little')
+    v[3] ^= m
+    rounds(2)
+    v[0] ^= m
+    v[2] ^= 0xff
+    rounds(4)
+    return ((v[0] ^ v[1] ^ v[2] ^ v[3]) & mask).to_bytes(8, 'little')
+
+
+def cursor_v2(created_at, id_):
+    """core::encode_cursor: base64url("c2:<t>:<id>" + 6 bytes of SipHash-2-4 under a fixed key)."""
+    plain = f'c2:{created_at}:{id_}'.encode()
+    tag = siphash24(b'devsphere cursor', plain)[:6]
     return base64.urlsafe_b64encode(plain + tag).rstrip(b'=').decode()
 
 
@@ -85,6 +124,9 @@ SEEDS = {
         'audit': cursor(1, 'evt_0DhW7s2aB0000000000000001'),
         'negative_time': cursor(-5, LEAD_ID),
         'tampered': cursor(1800000000, LEAD_ID)[:-2] + 'AA',
+        'lead_v2': cursor_v2(1800000000, LEAD_ID),
+        'request_v2': cursor_v2(1800000123, 'req_0DhW7s2aB0000000000000001'),
+        'tampered_v2': cursor_v2(1800000000, LEAD_ID)[:-2] + 'AA',
         'garbage': 'not-a-cursor!',
     },
     'query': {
