@@ -1267,11 +1267,13 @@ void PostgresStore::start_filter_build_locked() {
 }
 
 // Every hash and the mark, in one REPEATABLE READ snapshot, 20,000 keys a
-// statement (about a second for a million keys).
+// statement (a million keys: about 5 s, 52 statements; unknown keys are
+// looked up meanwhile).
 void PostgresStore::build_filter() {
   const auto started = std::chrono::steady_clock::now();
   std::unique_ptr<core::KeyFilter> bloom;
   uint64_t mark = 0;
+  int statements = 0;
   core::Status st = [&]() -> core::Status {
     PG_CONN(c);
     PG_TRY(c.simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "key filter"));
@@ -1283,6 +1285,7 @@ void PostgresStore::build_filter() {
     std::string after;
     for (;;) {
       if (filter_->stopping) return make_error(Errc::unavailable, "closing");
+      ++statements;
       PG_EXEC(q, c, "SELECT id, secret_hash FROM api_keys WHERE id > $1 ORDER BY id LIMIT 20000",
               Params().text(after), "key filter");
       if (q.rows() == 0) break;
@@ -1303,6 +1306,11 @@ void PostgresStore::build_filter() {
     filter_->retry_at = started + std::chrono::seconds(1);
     return;
   }
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+  spdlog::info("postgres: key filter built: {} keys in {} ms ({} statements)", bloom->size(), ms,
+               statements);
   filter_->bloom = std::move(bloom);
   filter_->mark = mark;
 }
