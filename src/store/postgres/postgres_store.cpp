@@ -411,6 +411,12 @@ class PostgresStore::Conn {
     return check(std::move(r), what);
   }
 
+  // Runs one statement of SQL text without parameters and returns its rows
+  // (for what cannot be prepared, such as FETCH from a cursor).
+  core::Result<Res> query(const std::string& sql, const char* what) {
+    return check(Res(PQexec(pg_, sql.c_str())), what);
+  }
+
   // Runs SQL text without parameters (transaction control, migrations; may
   // hold several statements).
   core::Status simple(const std::string& sql, const char* what) {
@@ -1266,9 +1272,9 @@ void PostgresStore::start_filter_build_locked() {
   f.builder = std::thread([this] { build_filter(); });
 }
 
-// Every hash and the mark, in one REPEATABLE READ snapshot, 20,000 keys a
-// statement (a million keys: about 5 s, 52 statements; unknown keys are
-// looked up meanwhile).
+// Every hash and the mark, in one REPEATABLE READ snapshot, 50,000 keys a
+// FETCH (a million keys: about a second; unknown keys are looked up
+// meanwhile).
 void PostgresStore::build_filter() {
   const auto started = std::chrono::steady_clock::now();
   std::unique_ptr<core::KeyFilter> bloom;
@@ -1282,19 +1288,20 @@ void PostgresStore::build_filter() {
     if (m.rows() != 1) return make_error(Errc::internal, "no key-insert mark");
     mark = static_cast<uint64_t>(m.i64(0, 0));
     bloom = std::make_unique<core::KeyFilter>(std::max<size_t>(1024, 2 * static_cast<size_t>(m.i64(0, 1))));
-    std::string after;
+    // A cursor over the table in its own order: no index, no sort.
+    PG_TRY(c.simple("DECLARE key_filter NO SCROLL CURSOR FOR SELECT secret_hash FROM api_keys",
+                    "key filter"));
     for (;;) {
       if (filter_->stopping) return make_error(Errc::unavailable, "closing");
       ++statements;
-      PG_EXEC(q, c, "SELECT id, secret_hash FROM api_keys WHERE id > $1 ORDER BY id LIMIT 20000",
-              Params().text(after), "key filter");
-      if (q.rows() == 0) break;
-      for (int i = 0; i < q.rows(); ++i) {
+      auto q = c.query("FETCH 50000 FROM key_filter", "key filter");
+      if (!q) return q.error();
+      if (q->rows() == 0) break;
+      for (int i = 0; i < q->rows(); ++i) {
         core::KeyHash h{};
-        q.hash(i, 1, h);
+        q->hash(i, 0, h);
         bloom->add(h);
       }
-      after = q.str(q.rows() - 1, 0);
     }
     return c.simple("COMMIT", "key filter");
   }();
