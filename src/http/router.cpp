@@ -311,22 +311,23 @@ Response Router::handle_v1(const Request& req, const Target& target, const std::
   auto token = core::bearer_token(req.authorization);
   if (!token || !core::is_well_formed_key(*token))
     return v1_with_epochs(req, target, rid, store::Store::Epochs{});
+  const core::KeyHash hash = keys_.hash(*token);  // once for the whole request
   // A key the cache knew: its rate decision is asked for at the same time
   // as the epochs, not after them (two round trips waited for as one).
   if (limiter_.is_async()) {
-    if (auto g = keys_.guess(*token); g.key) return v1_guessed(req, target, rid, std::move(g));
+    if (auto key = keys_.guess(hash)) return v1_guessed(req, target, rid, hash, std::move(*key));
   }
   // The epochs without holding this thread: one read for all the requests
   // queued meanwhile (store.hpp, read_epochs_async).
   return defer<store::Store::Epochs>(
       [this](auto ready) { store_.read_epochs_async(std::move(ready)); },
-      [this, &req, target, rid](store::Store::Epochs e) {
-        return v1_with_epochs(req, target, rid, e);
+      [this, &req, target, rid, hash](store::Store::Epochs e) {
+        return v1_with_epochs(req, target, rid, e, &hash);
       });
 }
 
 Response Router::v1_guessed(const Request& req, const Target& target, const std::string& rid,
-                            service::KeyService::Guess guess) {
+                            const core::KeyHash& hash, core::ApiKey key) {
   struct Both {
     store::Store::Epochs epochs;
     core::RateDecision decision;
@@ -335,8 +336,8 @@ Response Router::v1_guessed(const Request& req, const Target& target, const std:
   auto both = std::make_shared<Both>();
   Response r;
   r.deferred = std::make_shared<Deferred>();
-  r.deferred->wait = [this, both, bucket = guess.key->id,
-                      limit = guess.key->rate_limit_per_minute](std::function<void()> done) {
+  r.deferred->wait = [this, both, bucket = key.id,
+                      limit = key.rate_limit_per_minute](std::function<void()> done) {
     // Whichever answer comes second (on its worker's thread) ends the wait.
     auto one_done = [both, done = std::move(done)] {
       if (both->left.fetch_sub(1, std::memory_order_acq_rel) == 1) done();
@@ -350,17 +351,17 @@ Response Router::v1_guessed(const Request& req, const Target& target, const std:
       one_done();
     });
   };
-  r.deferred->then = [this, &req, target, rid, both, hash = guess.hash,
-                      key_id = std::move(guess.key->id)]() mutable {
-    const Guessed guessed{hash, std::move(key_id), both->decision};
-    return v1_with_epochs(req, target, rid, both->epochs, &guessed);
+  r.deferred->then = [this, &req, target, rid, both, hash,
+                      key_id = std::move(key.id)]() mutable {
+    const Guessed guessed{std::move(key_id), both->decision};
+    return v1_with_epochs(req, target, rid, both->epochs, &hash, &guessed);
   };
   return r;
 }
 
 Response Router::v1_with_epochs(const Request& req, const Target& target, const std::string& rid,
                                 const std::optional<store::Store::Epochs>& epochs,
-                                const Guessed* guessed) {
+                                const core::KeyHash* hashed, const Guessed* guessed) {
   // One snapshot for the key look-up and the page: cheaper on SQLite than a
   // transaction per statement, and the key checked is the key whose data is
   // read. /v1 handlers only read; the request log is written elsewhere. (A
@@ -369,8 +370,7 @@ Response Router::v1_with_epochs(const Request& req, const Target& target, const 
   auto snapshot = epochs ? store_.read_scope_at(*epochs) : store_.read_scope();
   core::KeyOutcome outcome = core::KeyOutcome::unknown;
   core::ApiKey refused;  // a revoked or expired key: its log shows the 401
-  auto begun = keys_.begin_authentication(req.authorization, &outcome, &refused,
-                                          guessed ? &guessed->hash : nullptr);
+  auto begun = keys_.begin_authentication(req.authorization, &outcome, &refused, hashed);
   auto* lookup = std::get_if<service::KeyService::KeyLookup>(&begun);
   if (!lookup)
     return v1_authenticated(req, target, rid, epochs, std::move(std::get<0>(begun)), outcome,

@@ -62,16 +62,17 @@ class Router {
   // guessed (KeyService::guess); used only if authentication at the read
   // epochs gives that very key.
   struct Guessed {
-    core::KeyHash hash{};
     std::string key_id;
     core::RateDecision decision;
   };
+  // `hashed`: the hash of the request's token when already computed.
   Response v1_with_epochs(const Request& req, const Target& target, const std::string& request_id,
                           const std::optional<store::Store::Epochs>& epochs,
+                          const core::KeyHash* hashed = nullptr,
                           const Guessed* guessed = nullptr);
   // The epoch read and the guessed key's rate decision, waited for together.
   Response v1_guessed(const Request& req, const Target& target, const std::string& request_id,
-                      service::KeyService::Guess guess);
+                      const core::KeyHash& hash, core::ApiKey key);
   // /v1 once the key is known (or refused), in a read scope at `epochs`.
   Response v1_authenticated(const Request& req, const Target& target,
                             const std::string& request_id,

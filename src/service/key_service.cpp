@@ -186,13 +186,11 @@ std::variant<Result<core::ApiKey>, KeyService::KeyLookup> KeyService::begin_auth
   return lookup;
 }
 
-KeyService::Guess KeyService::guess(std::string_view token) const {
-  Guess g;
-  g.hash = hasher_.hash(token);
-  if (!cache_ || !cache_->enabled()) return g;
-  g.key = cache_->peek(g.hash);
-  if (g.key && g.key->status(clock_.now_s()) != core::KeyStatus::active) g.key.reset();
-  return g;
+std::optional<core::ApiKey> KeyService::guess(const core::KeyHash& hash) const {
+  if (!cache_ || !cache_->enabled()) return std::nullopt;
+  auto key = cache_->peek(hash);
+  if (key && key->status(clock_.now_s()) != core::KeyStatus::active) return std::nullopt;
+  return key;
 }
 
 Result<core::ApiKey> KeyService::finish_authentication(const KeyLookup& lookup,

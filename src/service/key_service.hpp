@@ -92,21 +92,20 @@ class KeyService {
     core::KeyHash hash{};
     std::optional<uint64_t> epoch;  // the key epoch read before the look-up
   };
-  // `hashed`, when given, is the hash of the header's token (from guess()),
-  // so that it is not computed twice.
+  // `hashed`, when given, is hash(token) of the header's token, so that it
+  // is not computed twice.
   std::variant<Result<core::ApiKey>, KeyLookup> begin_authentication(
       std::string_view authorization_header, core::KeyOutcome* outcome = nullptr,
       core::ApiKey* refused = nullptr, const core::KeyHash* hashed = nullptr) const;
-  // A guess at the key of a well-formed token before the store's epochs are
-  // read: the key the cache last held for its hash, at any epoch, when that
-  // key is active now. Only for starting early what an active key needs
-  // (its rate decision, beside the epoch read); begin_authentication() at
-  // the read epochs still decides, and may refuse the guessed key.
-  struct Guess {
-    core::KeyHash hash{};
-    std::optional<core::ApiKey> key;
-  };
-  Guess guess(std::string_view token) const;
+  // The stored hash of a well-formed token (SHA-256, or HMAC with the pepper).
+  core::KeyHash hash(std::string_view token) const { return hasher_.hash(token); }
+  // A guess at the key of `hash` before the store's epochs are read: the key
+  // the cache last held for it, at any epoch, when that key is active now;
+  // nothing otherwise or without a cache. Only for starting early what an
+  // active key needs (its rate decision, beside the epoch read);
+  // begin_authentication() at the read epochs still decides, and may refuse
+  // the guessed key.
+  std::optional<core::ApiKey> guess(const core::KeyHash& hash) const;
   Result<core::ApiKey> finish_authentication(const KeyLookup& lookup, Result<core::ApiKey> found,
                                              core::KeyOutcome* outcome = nullptr,
                                              core::ApiKey* refused = nullptr) const;

@@ -218,10 +218,11 @@ class Store : public OrgStore,
                               std::function<void(Result<core::ApiKey>)> ready) {
     ready(find_key_by_hash(hash));
   }
-  // For a caller about to find_key_async(): true when no key with this
-  // hash was committed before the epochs of this thread's read scope (a
-  // filter of every stored key's hash says so), so the key is refused
-  // without a look-up. False when unsure.
+  // True when no key with this hash was committed before this thread's
+  // read scope (its snapshot, or the epochs it was opened at): a filter of
+  // every stored key's hash says so, and the key can be refused without a
+  // look-up. False when unsure. find_key_by_hash() may ask it itself; a
+  // caller about to find_key_async() asks it first.
   virtual bool surely_unknown_key(const core::KeyHash& /*hash*/) { return false; }
   // read_scope(), in which key_epoch() and the document cache use `epochs`
   // (from read_epochs_async() for this request) instead of reading them.

@@ -1238,18 +1238,29 @@ bool PostgresStore::key_filter_ready() {
 }
 
 void PostgresStore::learn_keys(Conn& c, uint64_t mark) {
-  std::lock_guard lk(filter_->mu);
-  if (!filter_->bloom || mark == filter_->mark) return;
-  if (mark < filter_->mark) {
-    // The mark went back (a restored backup): keys stamped at marks the
-    // filter has passed may be new. Unsure until built again.
-    filter_->bloom.reset();
-    start_filter_build_locked();
-    return;
+  const core::KeyFilter* learning = nullptr;
+  uint64_t from = 0;
+  {
+    std::lock_guard lk(filter_->mu);
+    if (!filter_->bloom || mark == filter_->mark) return;
+    if (mark < filter_->mark) {
+      // The mark went back (a restored backup): keys stamped at marks the
+      // filter has passed may be new. Unsure until built again.
+      filter_->bloom.reset();
+      start_filter_build_locked();
+      return;
+    }
+    learning = filter_->bloom.get();
+    from = filter_->mark;
   }
+  // Read without the lock, so requests asking the filter meanwhile do not
+  // wait for this round trip.
   auto r = c.exec("SELECT secret_hash, insert_seq FROM api_keys WHERE insert_seq > $1",
-                  Params().integer(static_cast<int64_t>(filter_->mark)), "key filter");
+                  Params().integer(static_cast<int64_t>(from)), "key filter");
   if (!r) return;  // stays behind: unknown keys are looked up meanwhile
+  std::lock_guard lk(filter_->mu);
+  // A build installed meanwhile has its own mark: the next read learns for it.
+  if (filter_->bloom.get() != learning) return;
   uint64_t top = mark;
   for (int i = 0; i < r->rows(); ++i) {
     core::KeyHash h{};

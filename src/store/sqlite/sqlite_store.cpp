@@ -867,7 +867,7 @@ Status SqliteStore::insert_key(const core::ApiKey& k, const core::AuditEvent* au
   return {};
 }
 
-bool SqliteStore::surely_unknown(const core::KeyHash& hash) {
+bool SqliteStore::surely_unknown_key(const core::KeyHash& hash) {
   if (!signal_->shared()) return false;
   // The signal first, then the table, as in key_epoch(): a key committed
   // after this load raises the signal after its commit.
@@ -982,7 +982,7 @@ void SqliteStore::build_filter() {
 }
 
 Result<core::ApiKey> SqliteStore::find_key_by_hash(const core::KeyHash& hash) {
-  if (surely_unknown(hash)) return make_error(Errc::not_found, "no such key");
+  if (surely_unknown_key(hash)) return make_error(Errc::not_found, "no such key");
   Lease lease(*this);
   Conn& c = *lease;
   DVS_PREPARE(q, c, std::string("SELECT ") + kKeyColumnsNoEmail + "WHERE k.secret_hash = ?");

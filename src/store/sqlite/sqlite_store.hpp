@@ -180,9 +180,6 @@ class SqliteStore final : public Store {
   int64_t filter_retry_ms_ = 0;
   std::thread filter_builder_;
   std::atomic<bool> stopping_{false};
-  // True when no stored key has this hash (no read while the filter is
-  // current); false when one may, or when it cannot tell.
-  bool surely_unknown(const core::KeyHash& hash);
   enum class Refresh { done, rebuild };
   Result<Refresh> refresh_filter(Conn& c);
   void start_filter_build_locked(int64_t now_ms);
@@ -192,6 +189,10 @@ class SqliteStore final : public Store {
   // How long a change to a key made without a store (an operator's SQL) can
   // go unseen by a server that holds the key in its cache.
   static constexpr int64_t kEpochRecheckMs = 100;
+  // True when no stored key has this hash (no read while the filter is
+  // current); false when one may, or when it cannot tell. find_key_by_hash()
+  // asks it first.
+  bool surely_unknown_key(const core::KeyHash& hash) override;
   // Whether unknown keys are answered from the filter of key hashes now
   // (built on first use, on a thread of its own).
   bool key_filter_ready();
