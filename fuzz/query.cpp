@@ -53,6 +53,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto st = http::reject_params(*t); !st)
     check_error(st.error());
   else
-    fuzz::require(t->params.empty(), "reject_params refuses any parameter");
+    fuzz::require(t->params().empty(), "reject_params refuses any parameter");
   return 0;
 }

@@ -116,6 +116,19 @@ void BM_RateLimiterAcquire(benchmark::State& state) {
 }
 BENCHMARK(BM_RateLimiterAcquire)->Arg(1000)->Arg(100000)->ThreadRange(1, 2);
 
+// The 429 path: a key over its limit, refused, its requests counted
+// `state.range(0)` seconds ago (Retry-After is found by walking the window
+// from its oldest second).
+void BM_RateLimiterRefuse(benchmark::State& state) {
+  constexpr int64_t kT0 = 1'800'000'000'000'000;
+  ManualClock clock(kT0);
+  LocalRateLimiter rl(clock);
+  for (int i = 0; i < 10; ++i) (void)rl.acquire("over", 10);
+  clock.advance_us(state.range(0) * 1'000'000);
+  for (auto _ : state) benchmark::DoNotOptimize(rl.acquire("over", 10).retry_after_s);
+}
+BENCHMARK(BM_RateLimiterRefuse)->Arg(1)->Arg(30)->Arg(59);
+
 void BM_CursorRoundTrip(benchmark::State& state) {
   for (auto _ : state) {
     auto c = encode_cursor({1795953600, "lead_0DhW7s2aB1234567890abcde"});

@@ -45,6 +45,7 @@ std::string describe_settings(const ServeOptions& o, const std::string& log_form
   line("max_connections", std::to_string(o.max_connections));
   line("read_timeout", std::to_string(o.read_timeout_s) + "s");
   line("idle_timeout", std::to_string(o.idle_timeout_s) + "s");
+  line("write_timeout", std::to_string(o.write_timeout_s) + "s");
   line("key_cache", o.key_cache ? std::to_string(o.key_cache) + " keys" : "off");
   line("doc_cache", o.doc_cache_mb ? std::to_string(o.doc_cache_mb) + " MiB" : "off");
   line("log_format", log_format);
@@ -113,6 +114,7 @@ int serve(const ServeOptions& opts) {
   so.max_connections = opts.max_connections;
   so.read_timeout_s = opts.read_timeout_s;
   so.idle_timeout_s = opts.idle_timeout_s;
+  so.write_timeout_s = opts.write_timeout_s;
   std::unique_ptr<http::Server> server;
   try {
     server = std::make_unique<http::Server>(

@@ -27,6 +27,7 @@ struct ServeOptions {
   size_t max_connections = 10000;
   int read_timeout_s = 30;
   int idle_timeout_s = 60;
+  int write_timeout_s = 30;
   size_t key_cache = 50000;  // keys cached in memory; 0: none
   size_t doc_cache_mb = 16;  // /v1 pages and objects cached in memory; 0: none
   bool demo = false;

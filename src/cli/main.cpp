@@ -153,6 +153,12 @@ int main(int argc, char** argv) {
       ->envname("DVS_IDLE_TIMEOUT")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  serve->add_option("--write-timeout", so.write_timeout_s,
+                    "seconds a client has to take a whole response (one that stops reading "
+                    "is closed)")
+      ->envname("DVS_WRITE_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   serve->add_flag("--demo", so.demo, "seed demo data when missing and print the login");
   std::string log_format = "text", log_level = "info";
   bool print_config = false;

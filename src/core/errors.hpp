@@ -7,6 +7,7 @@
 #include <cassert>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -39,6 +40,10 @@ struct Error {
   // (0: the default of 1 s; more when the disk is full or read-only).
   int64_t retry_after_s = 0;
 };
+
+// The one message of every refused API key (unknown, revoked, expired,
+// malformed alike: the response never tells which).
+inline constexpr std::string_view kInvalidApiKeyMessage = "Invalid API key provided.";
 
 inline Error make_error(Errc code, std::string message, std::string param = {}) {
   return Error{code, std::move(message), std::move(param), 0};

@@ -44,17 +44,10 @@ std::string_view error_code_name(Errc code) {
   return "internal_error";
 }
 
-Response error_response(const core::Error& err, std::string_view request_id) {
-  Response r;
-  r.status = http_status(err.code);
-  std::string message = err.message;
-  if (err.code == Errc::internal) {
-    message = "An internal error occurred. Reference: " + std::string(request_id) + ".";
-  } else if (err.code == Errc::unavailable) {
-    message = "The service is temporarily unavailable. Reference: " + std::string(request_id) +
-              ".";
-  }
-  core::JsonWriter w(r.body);
+namespace {
+void write_error_body(const core::Error& err, std::string_view message, std::string& out) {
+  out.reserve(64 + message.size() + err.param.size());  // one allocation, not one per doubling
+  core::JsonWriter w(out);
   w.begin_object().key("error").begin_object();
   w.key("code").string(error_code_name(err.code));
   w.key("message").string(message);
@@ -63,6 +56,34 @@ Response error_response(const core::Error& err, std::string_view request_id) {
     else w.key("param").string(err.param);
   }
   w.end_object().end_object();
+}
+}  // namespace
+
+Response error_response(const core::Error& err, std::string_view request_id) {
+  Response r;
+  r.status = http_status(err.code);
+  if (err.code == Errc::internal) {
+    write_error_body(err,
+                     "An internal error occurred. Reference: " + std::string(request_id) + ".",
+                     r.body);
+  } else if (err.code == Errc::unavailable) {
+    write_error_body(
+        err,
+        "The service is temporarily unavailable. Reference: " + std::string(request_id) + ".",
+        r.body);
+  } else if (err.code == Errc::invalid_api_key && err.param.empty() &&
+             err.message == core::kInvalidApiKeyMessage) {
+    // Every refused key gets these bytes (a bad-key flood's whole body):
+    // written once, by the same code, and sent from there.
+    static const std::string kBody = [&err] {
+      std::string b;
+      write_error_body(err, core::kInvalidApiKeyMessage, b);
+      return b;
+    }();
+    r.static_body = kBody;
+  } else {
+    write_error_body(err, err.message, r.body);
+  }
   if (err.code == Errc::invalid_api_key)
     r.set("WWW-Authenticate", "Bearer realm=\"DevSphere API\", error=\"invalid_token\"");
   if (err.code == Errc::insufficient_scope)

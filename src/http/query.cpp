@@ -1,6 +1,7 @@
 #include "http/query.hpp"
 
 #include <boost/url/parse.hpp>
+#include <boost/url/parse_query.hpp>
 #include <boost/url/url_view.hpp>
 
 #include "core/api_key.hpp"
@@ -19,12 +20,28 @@ core::Result<Target> parse_target(std::string_view target) {
   t.path = u->path();
   if (t.path.find('\0') != std::string::npos)
     return make_error(Errc::invalid_request, "The request URL is malformed.");
-  if (u->has_query()) {
-    for (auto p : u->params()) {
-      t.params.emplace_back(p.key, p.has_value ? std::string(p.value) : std::string());
-    }
-  }
+  t.has_query = u->has_query();
+  if (t.has_query) t.query = u->encoded_query();
   return t;
+}
+
+std::vector<std::pair<std::string, std::string>> Target::params() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!has_query) return out;
+  // What the whole URL's params() gives: "?" alone is one parameter with an
+  // empty name, and '+' is a space.
+  if (query.empty()) {
+    out.emplace_back();
+    return out;
+  }
+  // The same grammar parse_target checked, so it cannot fail here.
+  auto ps = boost::urls::parse_query(query);
+  if (!ps) return out;
+  const boost::urls::encoding_opts plus_is_space(true, false, false);
+  for (auto p : *ps)
+    out.emplace_back(p.key.decode(plus_is_space),
+                     p.has_value ? p.value.decode(plus_is_space) : std::string());
+  return out;
 }
 
 namespace {
@@ -57,7 +74,7 @@ core::Result<core::ListQuery> parse_list_query(const Target& t, std::string_view
     return make_error(Errc::invalid_request, "The parameter " + name + " was given more than once.",
                       name);
   };
-  for (const auto& [name, value] : t.params) {
+  for (const auto& [name, value] : t.params()) {
     if (name == "limit") {
       if (seen_limit) return dup(name);
       seen_limit = true;
@@ -105,8 +122,10 @@ core::Result<core::ListQuery> parse_list_query(const Target& t, std::string_view
 }
 
 core::Status reject_params(const Target& t) {
-  if (t.params.empty()) return {};
-  const auto& name = t.params.front().first;
+  if (!t.has_query) return {};
+  const auto params = t.params();
+  if (params.empty()) return {};
+  const auto& name = params.front().first;
   return make_error(Errc::invalid_request,
                     "Received unknown parameter: " + truncate_for_message(name) + ".",
                     truncate_for_message(name));

@@ -14,8 +14,15 @@
 namespace dvs::http {
 
 struct Target {
-  std::string path;                                         // percent-decoded
-  std::vector<std::pair<std::string, std::string>> params;  // decoded, in order
+  std::string path;  // percent-decoded
+  // The query as sent (percent-encoded; parse_target checked its syntax).
+  // Its parameters are decoded only where they are read: a refused key, a
+  // 429 or a single object never needs them.
+  std::string query;
+  bool has_query = false;  // a '?', even with nothing after it
+
+  // The parameters, decoded, in order.
+  std::vector<std::pair<std::string, std::string>> params() const;
 };
 
 // invalid_request for a target that is not a valid origin-form URL.

@@ -154,9 +154,9 @@ Response Router::openapi_decided(const Request& req, const std::string& rid,
   }
   Response r;
   set_rate_headers(r, d);
-  // Shared, not copied (for HEAD too: the server sends only its length).
-  static const auto kDocument = std::make_shared<const std::string>(openapi_document());
-  r.shared_body = kDocument;
+  // Embedded in the binary: sent from there (for HEAD too: the server
+  // sends only its length).
+  r.static_body = openapi_document();
   r.set("Cache-Control", "no-cache");
   r.set("Access-Control-Allow-Origin", "*");
   return r;
@@ -206,18 +206,19 @@ Response rate_limited_body(int64_t retry_after_s, const std::string& rid) {
 // and shared by every 429 after (no message, JSON or body built per
 // request; docs/performance.md, change 35).
 Response rate_limited(const core::RateDecision& d, const std::string& rid) {
-  static const auto kShared = [] {
-    std::array<Response, 61> made;
-    for (size_t s = 0; s < made.size(); ++s) {
-      made[s] = rate_limited_body(static_cast<int64_t>(s), "");
-      made[s].shared_body = std::make_shared<const std::string>(std::move(made[s].body));
-      made[s].body.clear();
-    }
+  static const auto kBodies = [] {
+    std::array<std::string, 61> made;
+    for (size_t s = 0; s < made.size(); ++s)
+      made[s] = rate_limited_body(static_cast<int64_t>(s), "").body;
     return made;
   }();
-  Response r = d.retry_after_s >= 0 && d.retry_after_s < static_cast<int64_t>(kShared.size())
-                   ? kShared[static_cast<size_t>(d.retry_after_s)]
-                   : rate_limited_body(d.retry_after_s, rid);
+  Response r;
+  if (d.retry_after_s >= 0 && d.retry_after_s < static_cast<int64_t>(kBodies.size())) {
+    r.status = 429;
+    r.static_body = kBodies[static_cast<size_t>(d.retry_after_s)];
+  } else {
+    r = rate_limited_body(d.retry_after_s, rid);
+  }
   set_rate_headers(r, d);
   return r;
 }

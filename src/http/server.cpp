@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <ctime>
 #include <list>
 #include <stdexcept>
 #include <thread>
@@ -34,16 +35,36 @@ int64_t now_us() {
       .count();
 }
 
+// Deadlines are kept per connection, not as a timer per read and write:
+// arming and cancelling a timer around every socket operation (what
+// beast::tcp_stream does) costs more than the rest of a rejected request's
+// bookkeeping. Each worker sweeps its connections instead, every
+// kSweepPeriod, and cancels the socket operations of those past their
+// deadline (nginx's timers are lazy in the same way). The clock is the
+// kernel's coarse monotonic one: a few milliseconds' resolution, no TSC read.
+constexpr auto kSweepPeriod = std::chrono::milliseconds(250);
+
+int64_t coarse_now_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
 // A connection as its worker's registry sees it. Touched only on the
 // worker's own thread.
 struct Conn {
-  beast::tcp_stream* stream;
-  bool idle;  // waiting for the first byte of a request
+  tcp::socket* sock;
+  bool idle;                 // waiting for the first byte of a request
+  int64_t deadline_ms = 0;  // coarse_now_ms() past which its I/O is cancelled; 0: none
+
+  // The operation started next must end within `seconds`.
+  void expires_after(int seconds) { deadline_ms = coarse_now_ms() + int64_t{seconds} * 1000; }
 };
 
 struct Worker {
   asio::io_context ctx{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
+  asio::steady_timer sweep_timer{ctx};
   std::list<Conn> conns;
   std::thread thread;
 };
@@ -91,7 +112,7 @@ Response protocol_error(int status, std::string_view code, std::string_view mess
 
 // Writes `res` (head and body in one gather write); `head` is the caller's
 // buffer, reused across a connection's responses.
-asio::awaitable<boost::system::error_code> send(beast::tcp_stream& stream, const Response& res,
+asio::awaitable<boost::system::error_code> send(Conn& conn, const Response& res,
                                                const Framing& framing, std::string& head,
                                                int timeout_s) {
   const bool with_body =
@@ -100,8 +121,9 @@ asio::awaitable<boost::system::error_code> send(beast::tcp_stream& stream, const
   std::array<asio::const_buffer, 2> bufs{asio::buffer(head),
                                          asio::buffer(with_body ? res.body_view()
                                                                 : std::string_view())};
-  stream.expires_after(std::chrono::seconds(timeout_s));
-  auto [ec, n] = co_await asio::async_write(stream, bufs, kNoThrow);
+  conn.expires_after(timeout_s);
+  auto [ec, n] = co_await asio::async_write(*conn.sock, bufs, kNoThrow);
+  conn.deadline_ms = 0;
   co_return ec;
 }
 
@@ -180,7 +202,7 @@ struct Server::Impl {
         continue;
       }
       if (open_connections.load() >= opts.max_connections) {
-        asio::co_spawn(w.ctx, refuse(std::move(sock)), asio::detached);
+        asio::co_spawn(w.ctx, refuse(w, std::move(sock)), asio::detached);
         continue;
       }
       ++open_connections;
@@ -189,15 +211,45 @@ struct Server::Impl {
   }
 
   // Over the connection cap: a short 503 and close, without reading.
-  asio::awaitable<void> refuse(tcp::socket sock) {
-    beast::tcp_stream stream(std::move(sock));
-    auto res = protocol_error(503, "service_unavailable",
-                              "Too many open connections; retry shortly.");
-    res.set("Retry-After", "1");
-    std::string head;
-    co_await send(stream, res, Framing{11, false, false}, head, 2);
+  asio::awaitable<void> refuse(Worker& w, tcp::socket sock) {
+    auto me = w.conns.insert(w.conns.end(), Conn{&sock, false});
+    try {  // the registry must not keep a pointer to this socket past here
+      auto res = protocol_error(503, "service_unavailable",
+                                "Too many open connections; retry shortly.");
+      res.set("Retry-After", "1");
+      std::string head;
+      co_await send(*me, res, Framing{11, false, false}, head, 2);
+    } catch (const std::exception& e) {
+      spdlog::error("refusing a connection: {}", e.what());
+    }
     boost::system::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    sock.shutdown(tcp::socket::shutdown_both, ec);
+    forget(w, me);
+  }
+
+  // Removes a connection from its worker's registry; the last one out of a
+  // stopping worker ends its sweep, so the worker's run() can return.
+  void forget(Worker& w, std::list<Conn>::iterator me) {
+    w.conns.erase(me);
+    if (stopping && w.conns.empty()) w.sweep_timer.cancel();
+  }
+
+  // Cancels the socket operations of the worker's connections past their
+  // deadline (the session then sees operation_aborted and closes), until the
+  // server stops and the last connection is gone.
+  asio::awaitable<void> sweep(Worker& w) {
+    for (;;) {
+      if (stopping && w.conns.empty()) co_return;
+      w.sweep_timer.expires_after(kSweepPeriod);
+      co_await w.sweep_timer.async_wait(kNoThrow);
+      const int64_t now = coarse_now_ms();
+      for (auto& c : w.conns) {
+        if (c.deadline_ms == 0 || now < c.deadline_ms) continue;
+        c.deadline_ms = 0;
+        boost::system::error_code ec;
+        c.sock->cancel(ec);
+      }
+    }
   }
 
   asio::awaitable<void> session(Worker& w, tcp::socket sock) {
@@ -205,11 +257,10 @@ struct Server::Impl {
     sock.set_option(tcp::no_delay(true), ec);
     auto remote = sock.remote_endpoint(ec);
     std::string client_ip = ec ? std::string("unknown") : remote.address().to_string();
-    beast::tcp_stream stream(std::move(sock));
     beast::flat_buffer buffer(8192);
     std::string head;  // the response head, reused
     head.reserve(512);
-    auto me = w.conns.insert(w.conns.end(), Conn{&stream, true});
+    auto me = w.conns.insert(w.conns.end(), Conn{&sock, true});
     // The try is around the whole loop (not inside it, as in Beast 1.81's
     // example), so any exception ends this connection and nothing else.
     try {
@@ -218,22 +269,22 @@ struct Server::Impl {
         bhttp::request_parser<bhttp::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(opts.header_limit));
         parser.body_limit(opts.body_limit);
-        stream.expires_after(std::chrono::seconds(
-            first || buffer.size() > 0 ? opts.read_timeout_s : opts.idle_timeout_s));
+        me->expires_after(first || buffer.size() > 0 ? opts.read_timeout_s : opts.idle_timeout_s);
         first = false;
         me->idle = buffer.size() == 0;
-        auto [rec, n] = co_await bhttp::async_read(stream, buffer, parser, kNoThrow);
+        auto [rec, n] = co_await bhttp::async_read(sock, buffer, parser, kNoThrow);
         me->idle = false;
+        me->deadline_ms = 0;
         if (rec) {
           if (rec == bhttp::error::body_limit) {
-            co_await write_error(stream, 413, "payload_too_large",
+            co_await write_error(*me, 413, "payload_too_large",
                                  "The request body is larger than 1 MiB.");
           } else if (rec == bhttp::error::header_limit) {
-            co_await write_error(stream, 400, "invalid_request",
+            co_await write_error(*me, 400, "invalid_request",
                                  "The request headers are too large.");
           } else if (rec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
                      rec != bhttp::error::end_of_stream && rec != bhttp::error::partial_message) {
-            co_await write_error(stream, 400, "invalid_request", "The request is malformed.");
+            co_await write_error(*me, 400, "invalid_request", "The request is malformed.");
           }
           break;  // EOF, timeout, reset or cancelled by stop()
         }
@@ -261,15 +312,15 @@ struct Server::Impl {
         const bool keep = req.keep_alive() && !stopping;
         const Framing framing{req.version() == 10 ? 10u : 11u, keep,
                               req.method() == bhttp::verb::head};
-        auto wec = co_await send(stream, out, framing, head, opts.write_timeout_s);
+        auto wec = co_await send(*me, out, framing, head, opts.write_timeout_s);
         if (wec || !keep) break;
       }
     } catch (const std::exception& e) {
       spdlog::error("connection from {}: {}", client_ip, e.what());
     }
-    w.conns.erase(me);
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream.socket().close(ec);
+    sock.shutdown(tcp::socket::shutdown_send, ec);
+    sock.close(ec);
+    forget(w, me);
     --open_connections;
   }
 
@@ -278,22 +329,23 @@ struct Server::Impl {
   // unread data makes the kernel send a reset that can destroy the answer
   // before the client reads it. So: shut down our side, then read and
   // discard for a bounded time and size (nginx's "lingering close").
-  asio::awaitable<void> write_error(beast::tcp_stream& stream, int status, std::string_view code,
+  asio::awaitable<void> write_error(Conn& conn, int status, std::string_view code,
                                     std::string_view message) {
     auto res = protocol_error(status, code, message);
     std::string head;
-    if (co_await send(stream, res, Framing{11, false, false}, head, opts.write_timeout_s))
+    if (co_await send(conn, res, Framing{11, false, false}, head, opts.write_timeout_s))
       co_return;
     boost::system::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream.expires_after(std::chrono::seconds(2));
+    conn.sock->shutdown(tcp::socket::shutdown_send, ec);
+    conn.expires_after(2);
     std::array<char, 16384> sink;
     size_t drained = 0;
     while (drained < 8 * opts.body_limit) {
-      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), kNoThrow);
+      auto [rec, n] = co_await conn.sock->async_read_some(asio::buffer(sink), kNoThrow);
       if (rec) break;
       drained += n;
     }
+    conn.deadline_ms = 0;
   }
 
   // Runs on worker 0's thread.
@@ -304,8 +356,11 @@ struct Server::Impl {
     signals.cancel(ec);
     for (auto& w : workers) {
       asio::post(w->ctx, [wp = w.get()] {
-        for (auto& c : wp->conns)
-          if (c.idle) c.stream->cancel();
+        for (auto& c : wp->conns) {
+          boost::system::error_code ec;
+          if (c.idle) c.sock->cancel(ec);
+        }
+        if (wp->conns.empty()) wp->sweep_timer.cancel();
         wp->guard.reset();
       });
     }
@@ -327,6 +382,7 @@ void Server::run() {
     im.begin_stop();
   });
   asio::co_spawn(im.workers[0]->ctx, im.accept_loop(), asio::detached);
+  for (auto& w : im.workers) asio::co_spawn(w->ctx, im.sweep(*w), asio::detached);
   for (size_t i = 1; i < im.workers.size(); ++i) {
     Worker* w = im.workers[i].get();
     w->thread = std::thread([w] { w->ctx.run(); });

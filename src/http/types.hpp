@@ -35,9 +35,13 @@ struct Response {
   int status = 200;
   std::string body;
   // Instead of `body`, when set: a body made once and sent as it is by
-  // every response that shares it (a cached /v1 list page, a 429's body,
-  // the OpenAPI document).
+  // every response that shares it (a cached /v1 list page).
   std::shared_ptr<const std::string> shared_body;
+  // Instead of both, when not empty: a body that lives as long as the
+  // process (a function-static string: a 429's or a bad key's body, the
+  // OpenAPI document), shared without a reference count, whose cache line
+  // the I/O threads would otherwise pass between them on every response.
+  std::string_view static_body;
   // Always a string literal (so no allocation per response; a std::string
   // of "application/json" is one byte too long for the short-string buffer).
   std::string_view content_type = "application/json";
@@ -49,10 +53,16 @@ struct Response {
   // and the server waits as this says, without holding its thread.
   std::shared_ptr<Deferred> deferred;
 
-  std::string_view body_view() const { return shared_body ? *shared_body : body; }
+  std::string_view body_view() const {
+    if (!static_body.empty()) return static_body;
+    return shared_body ? *shared_body : body;
+  }
 
   template <size_t N>
   void set(const char (&name)[N], std::string value) {
+    // Room for a /v1 response's headers at once (rate limit, request id,
+    // nosniff, ...): one allocation, not one each time the vector grows.
+    if (headers.capacity() == 0) headers.reserve(8);
     headers.emplace_back(std::string_view(name, N - 1), std::move(value));
   }
 };

@@ -163,7 +163,7 @@ Result<core::ApiKey> KeyService::authenticate(std::string_view header,
 namespace {
 Result<core::ApiKey> refuse(core::KeyOutcome& out, core::KeyOutcome why) {
   out = why;
-  return make_error(Errc::invalid_api_key, "Invalid API key provided.");
+  return make_error(Errc::invalid_api_key, std::string(core::kInvalidApiKeyMessage));
 }
 }  // namespace
 

@@ -95,7 +95,7 @@ test('--help of the program and of every subcommand exits 0 and names its option
   const cases = [
     [[], ['serve', 'migrate', 'org', 'user', 'keys', 'import', 'demo', '--config']],
     [['serve'], ['--listen', '--db', '--redis', '--nodes', '--threads', '--db-pool', '--trusted-proxy',
-      '--max-connections', '--read-timeout', '--idle-timeout', '--demo', '--log-format', '--log-level',
+      '--max-connections', '--read-timeout', '--idle-timeout', '--write-timeout', '--demo', '--log-format', '--log-level',
       '--access-log', '--print-config']],
     [['migrate'], ['--db']],
     [['org', 'create'], ['--name', '--owner-email', '--owner-password-stdin', '--db']],

@@ -585,8 +585,49 @@ test('slow and idle clients do not starve others; over the cap a 503 and a close
   }
 });
 
-test('--max-connections, --read-timeout and --idle-timeout refuse bad values at start-up', async () => {
-  for (const args of [['--max-connections', '0'], ['--read-timeout', '0'], ['--idle-timeout', 'x'], ['--read-timeout', '99999']]) {
+// A client that asks and never reads: the server's writes block once the
+// socket buffers are full, and --write-timeout closes the connection (each
+// worker sweeps its connections' deadlines; no timer per write).
+test('a client that stops reading is closed after --write-timeout; others are served meanwhile', async (t) => {
+  const WT = 2;
+  const wenv = new Env('dvs-write-timeout');
+  try {
+    await wenv.migrate();
+    const org = await wenv.createOrg('Write Timeout Org');
+    const k = (await wenv.createKey(org, { name: 'wt', rateLimit: 100000 })).secret;
+    // Read and idle deadlines far beyond the write deadline: only it can close.
+    const s = await wenv.startServer({
+      extraArgs: ['--write-timeout', String(WT), '--read-timeout', '300', '--idle-timeout', '300', '--threads', String(THREADS)],
+    });
+    const bound = 10 * WT * 1000 + LIVENESS_MS;
+    // 100 requests for the OpenAPI document (135 KB each, 13.5 MB in all)
+    // cannot all fit in the kernel's buffers of a connection whose client
+    // does not read. The client goes on sending one more request every
+    // 500 ms: a paused socket learns of the server's close from a write.
+    const c = await openClient(s.port);
+    c.sock.pause(); // reads nothing: what arrives stays in the kernel
+    let received = 0;
+    c.sock.removeAllListeners('data');
+    c.sock.on('data', (d) => { received += d.length; });
+    const one = rawGet('/v1/openapi.json');
+    for (let i = 0; i < 100; i++) c.sock.write(one);
+    c.timer = setInterval(() => { if (!c.sock.destroyed) c.sock.write(one); }, 500);
+    // Served meanwhile, by either I/O thread.
+    for (let i = 0; i < 4; i++) await goodRequest(s.port, k, `fresh client ${i} beside a blocked writer`);
+    await within(c.closed, bound, 'a connection that stopped reading closed by the server');
+    assert.ok(c.closedByPeer || c.reset, 'the server, not the client, closed the connection');
+    assert.equal(received, 0, 'the client read nothing (it was paused throughout)');
+    t.diagnostic('a non-reading client with 100 pipelined 135 KB answers pending was closed');
+    await goodRequest(s.port, k, 'a client after the blocked writer was closed');
+    const r = await s.stop('SIGTERM');
+    assert.deepEqual(r, { code: 0, signal: null }, `exit after SIGTERM: ${JSON.stringify(r)}`);
+  } finally {
+    await wenv.cleanup();
+  }
+});
+
+test('--max-connections, --read-timeout, --idle-timeout and --write-timeout refuse bad values at start-up', async () => {
+  for (const args of [['--max-connections', '0'], ['--read-timeout', '0'], ['--idle-timeout', 'x'], ['--read-timeout', '99999'], ['--write-timeout', '0']]) {
     // Port 0 and a database that is never created: the flags are refused first.
     const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--db', 'sqlite:/nonexistent-dir/x.db', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -600,6 +641,6 @@ test('--max-connections, --read-timeout and --idle-timeout refuse bad values at 
     }
     assert.equal(r.signal, null, `serve ${args.join(' ')} must not crash`);
     assert.notEqual(r.code, 0, `serve ${args.join(' ')} must refuse to start`);
-    assert.match(stderr, /max-connections|read-timeout|idle-timeout/, `serve ${args.join(' ')} names the flag: ${stderr}`);
+    assert.match(stderr, /max-connections|read-timeout|idle-timeout|write-timeout/, `serve ${args.join(' ')} names the flag: ${stderr}`);
   }
 });

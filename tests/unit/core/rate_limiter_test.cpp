@@ -106,3 +106,47 @@ TEST(RateLimiter, PeekDecidesWithoutCounting) {
   EXPECT_FALSE(d.allowed);
   EXPECT_GE(d.retry_after_s, 1);
 }
+
+// Reset-After follows the newest second counted in, Retry-After the oldest,
+// across the wrap of the window's 60 slots (the walks use a wrapping index).
+TEST(RateLimiter, ResetAndRetryFollowTheNewestAndOldestCountedSeconds) {
+  for (int i = 0; i < 70; ++i) {  // start somewhere else in the slots each time
+    ManualClock c(kT0 + int64_t{i} * 1'000'000);
+    LocalRateLimiter l(c);
+    ASSERT_TRUE(l.acquire("k", 3).allowed);  // second 0
+    c.advance_us(10'000'000);
+    ASSERT_TRUE(l.acquire("k", 3).allowed);  // second 10
+    c.advance_us(20'000'000);
+    auto d = l.acquire("k", 3);              // second 30
+    ASSERT_TRUE(d.allowed);
+    EXPECT_EQ(d.reset_s, 60) << i;
+    c.advance_us(10'000'000);                // second 40
+    d = l.acquire("k", 3);
+    EXPECT_FALSE(d.allowed);
+    EXPECT_EQ(d.retry_after_s, 20) << i;     // second 0 leaves at 60
+    EXPECT_EQ(d.reset_s, 50) << i;           // second 30 leaves at 90
+    c.advance_us(21'000'000);                // second 61: second 0 has gone
+    d = l.acquire("k", 3);
+    EXPECT_TRUE(d.allowed) << i;
+    EXPECT_EQ(d.remaining, 0u);
+    EXPECT_EQ(d.reset_s, 60) << i;
+    d = l.acquire("k", 3);
+    EXPECT_FALSE(d.allowed);
+    EXPECT_EQ(d.retry_after_s, 9) << i;      // second 10 leaves at 70
+  }
+}
+
+// A clock that steps back counts in the newest second seen, so nothing is
+// freed early.
+TEST(RateLimiter, AClockSteppingBackCountsInTheNewestSecond) {
+  ManualClock clock(kT0 + 5'000'000);
+  LocalRateLimiter rl(clock);
+  ASSERT_TRUE(rl.acquire("k", 2).allowed);
+  clock.set_us(kT0 + 3'000'000);
+  auto d = rl.acquire("k", 2);
+  ASSERT_TRUE(d.allowed);
+  EXPECT_EQ(d.reset_s, 62);  // second 5 leaves at 65; it is second 3
+  d = rl.acquire("k", 2);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.retry_after_s, 62);
+}

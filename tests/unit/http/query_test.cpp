@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
 #include "core/cursor.hpp"
 
 using namespace dvs;
@@ -54,4 +57,24 @@ TEST(Target, RejectsMalformedUrls) {
   EXPECT_FALSE(http::parse_target("not a url"));
   EXPECT_FALSE(http::parse_target("/v1/leads?%zz"));
   EXPECT_TRUE(http::parse_target("/v1/leads?a=%20"));
+}
+
+// The parameters are decoded on demand from the query kept as sent: the same
+// names and values, in the same order, as decoding them from the whole URL.
+TEST(Target, ParamsAreThoseOfTheWholeUrl) {
+  for (std::string_view target :
+       {"/v1/leads", "/v1/leads?", "/v1/leads?&", "/v1/leads?a", "/v1/leads?a=", "/v1/leads?a=&b",
+        "/v1/leads?limit=20", "/v1/leads?a=%20b&c%3Dd=e%26f&&g==h", "/v1/leads?x=1&x=2",
+        "/v1/leads?q=caf%C3%A9+au+lait"}) {
+    auto t = http::parse_target(target);
+    auto u = boost::urls::parse_origin_form(target);
+    ASSERT_TRUE(t) << target;
+    ASSERT_TRUE(u) << target;
+    std::vector<std::pair<std::string, std::string>> want;
+    if (u->has_query())
+      for (auto p : u->params())
+        want.emplace_back(p.key, p.has_value ? std::string(p.value) : std::string());
+    EXPECT_EQ(t->params(), want) << target;
+    EXPECT_EQ(t->has_query, u->has_query()) << target;
+  }
 }
