@@ -5,6 +5,7 @@
 // server writes it (http/wire.hpp) and parsed back. The router runs on a real SqliteStore
 // with a signed-in session and an API key (fuzz_env.hpp) that the seed corpus
 // uses.
+#include <array>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <cstddef>
@@ -22,7 +23,9 @@ namespace bhttp = boost::beast::http;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::Env& env = fuzz::Env::get();
 
-  bhttp::request_parser<bhttp::string_body> parser;
+  std::array<std::byte, 2048> arena_buffer;  // as the server's session has it
+  std::pmr::monotonic_buffer_resource arena(arena_buffer.data(), arena_buffer.size());
+  http::RequestParser parser(&arena);
   parser.header_limit(16 * 1024);
   parser.body_limit(1024 * 1024);
   parser.eager(true);

@@ -5,12 +5,29 @@
 // Beast stays in the HTTP layer: only those two include this header.
 
 #include <boost/beast/http.hpp>
+#include <memory_resource>
+#include <tuple>
+#include <utility>
 
 #include "http/types.hpp"
 
 namespace dvs::http {
 
-using BeastRequest = boost::beast::http::request<boost::beast::http::string_body>;
+// A request's method, target and header fields are kept in an arena of the
+// connection's (a std::pmr::monotonic_buffer_resource over a buffer in its
+// frame, released before each request), not one allocation each.
+using FieldsAllocator = std::pmr::polymorphic_allocator<char>;
+using BeastRequest = boost::beast::http::request<boost::beast::http::string_body,
+                                                 boost::beast::http::basic_fields<FieldsAllocator>>;
+
+// Beast's request parser, its fields allocated from `arena`.
+class RequestParser
+    : public boost::beast::http::request_parser<boost::beast::http::string_body, FieldsAllocator> {
+ public:
+  explicit RequestParser(std::pmr::memory_resource* arena)
+      : boost::beast::http::request_parser<boost::beast::http::string_body, FieldsAllocator>(
+            std::piecewise_construct, std::make_tuple(), std::make_tuple(FieldsAllocator(arena))) {}
+};
 
 // Views into `req`, which must outlive the result. client_ip and start_us are
 // the caller's.

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <ctime>
 #include <list>
+#include <memory_resource>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -260,13 +261,18 @@ struct Server::Impl {
     beast::flat_buffer buffer(8192);
     std::string head;  // the response head, reused
     head.reserve(512);
+    // The fields of a request (beast_message.hpp): most fit in the frame's
+    // buffer; larger ones take blocks from the heap until the next request.
+    std::array<std::byte, 2048> arena_buffer;
+    std::pmr::monotonic_buffer_resource arena(arena_buffer.data(), arena_buffer.size());
     auto me = w.conns.insert(w.conns.end(), Conn{&sock, true});
     // The try is around the whole loop (not inside it, as in Beast 1.81's
     // example), so any exception ends this connection and nothing else.
     try {
       bool first = true;
       while (!stopping) {
-        bhttp::request_parser<bhttp::string_body> parser;
+        arena.release();  // the previous request's parser and views are gone
+        RequestParser parser(&arena);
         parser.header_limit(static_cast<std::uint32_t>(opts.header_limit));
         parser.body_limit(opts.body_limit);
         me->expires_after(first || buffer.size() > 0 ? opts.read_timeout_s : opts.idle_timeout_s);
