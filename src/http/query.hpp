@@ -17,7 +17,7 @@ struct Target {
   std::string path;  // percent-decoded
   // The query as sent (percent-encoded; parse_target checked its syntax).
   // Its parameters are decoded only where they are read: a refused key, a
-  // 429 or a single object never needs them.
+  // 429 or a query-less single object never needs them.
   std::string query;
   bool has_query = false;  // a '?', even with nothing after it
 

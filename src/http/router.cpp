@@ -417,7 +417,7 @@ Response Router::v1_authenticated(const Request& req, const Target& target,
     if (err.code != Errc::invalid_api_key) return error_response(err, rid);
     Response r = error_response(err, rid);
     if (opts_.failed_auth_per_minute == 0) {
-      if (!refused.id.empty()) log_request(req, target, refused, r, rid);
+      if (!refused.id.empty()) log_request(req, target, std::move(refused), r, rid);
       return r;
     }
     std::string bucket = "ip:";
@@ -431,20 +431,24 @@ Response Router::v1_authenticated(const Request& req, const Target& target,
                           return v1_refused(req, target, rid, std::move(r), refused, d);
                         });
   }
-  if (!limiter_.is_async())
-    return v1_decided(req, target, rid, *key, limiter_.acquire(key->id, key->rate_limit_per_minute));
+  if (!limiter_.is_async()) {
+    const core::RateDecision d = limiter_.acquire(key->id, key->rate_limit_per_minute);
+    return v1_decided(req, target, rid, std::move(*key), d);
+  }
   // The guessed key is this one (an id names one key and one limit for
   // good): its decision, made beside the epoch read, stands; the page is
   // read in this scope. (A guess that the epochs disproved, a key revoked
   // meanwhile, has counted one request in that refused key's bucket.)
-  if (guessed && guessed->key_id == key->id) return v1_decided(req, target, rid, *key, guessed->decision);
+  if (guessed && guessed->key_id == key->id)
+    return v1_decided(req, target, rid, std::move(*key), guessed->decision);
   // The page is read after the wait, in a second scope at the same epochs.
   std::string bucket = key->id;
   const uint32_t limit = key->rate_limit_per_minute;
   return decide_later(std::move(bucket), limit,
-                      [this, &req, target, rid, key = std::move(*key), epochs](core::RateDecision d) {
+                      [this, &req, target, rid, key = std::move(*key),
+                       epochs](core::RateDecision d) mutable {
                         auto again = epochs ? store_.read_scope_at(*epochs) : store_.read_scope();
-                        return v1_decided(req, target, rid, key, d);
+                        return v1_decided(req, target, rid, std::move(key), d);
                       });
 }
 
@@ -456,12 +460,12 @@ Response Router::v1_refused(const Request& req, const Target& target, const std:
   } else {
     set_rate_headers(r, d);
   }
-  if (!refused.id.empty()) log_request(req, target, refused, r, rid);
+  if (!refused.id.empty()) log_request(req, target, core::ApiKey(refused), r, rid);
   return r;
 }
 
 Response Router::v1_decided(const Request& req, const Target& target, const std::string& rid,
-                            const core::ApiKey& key, const core::RateDecision& d) {
+                            core::ApiKey&& key, const core::RateDecision& d) {
   Response res;
   if (!d.allowed) {
     metrics_.record_rate_limited();
@@ -470,20 +474,20 @@ Response Router::v1_decided(const Request& req, const Target& target, const std:
     res = v1_route(req, target, key, rid);
     set_rate_headers(res, d);
   }
-  log_request(req, target, key, res, rid);
+  log_request(req, target, std::move(key), res, rid);
   return res;
 }
 
 // Queues the request for `key`'s request log (written in batches by
 // RequestLogWriter), and names the key on the response for the access log.
-void Router::log_request(const Request& req, const Target& target, const core::ApiKey& key,
+void Router::log_request(const Request& req, const Target& target, core::ApiKey&& key,
                          Response& res, const std::string& rid) {
-  res.key_id = key.id;
+  if (opts_.access_log) res.key_id = key.id;  // only the access log reads it
   const int64_t now_us = clock_.now_us();
   core::RequestLogEntry e;
   e.request_id = rid;
-  e.org_id = key.org_id;
-  e.key_id = key.id;
+  e.org_id = std::move(key.org_id);
+  e.key_id = std::move(key.id);
   // Valid UTF-8 only: one odd byte must not make the database refuse a batch.
   e.method = core::to_valid_utf8(req.method.substr(0, 16));
   e.path = core::to_valid_utf8(redact_secrets(target.path));

@@ -83,14 +83,16 @@ class Router {
   Response v1_refused(const Request& req, const Target& target, const std::string& request_id,
                       Response r, const core::ApiKey& refused, const core::RateDecision& d);
   // A valid key's response once its limit has decided: the route, or a 429.
+  // `key` is consumed: its ids move into the request log's entry.
   Response v1_decided(const Request& req, const Target& target, const std::string& request_id,
-                      const core::ApiKey& key, const core::RateDecision& d);
+                      core::ApiKey&& key, const core::RateDecision& d);
   // then(decision) as a deferred response, once an asynchronous limiter has
   // decided for `bucket`.
   template <typename Then>
   Response decide_later(std::string bucket, uint32_t limit, Then then);
-  void log_request(const Request& req, const Target& target, const core::ApiKey& key,
-                   Response& res, const std::string& request_id);
+  // Queues the request's log entry; `key`'s ids are moved into it.
+  void log_request(const Request& req, const Target& target, core::ApiKey&& key, Response& res,
+                   const std::string& request_id);
   Response v1_route(const Request& req, const Target& target, const core::ApiKey& key,
                     const std::string& request_id);
   Response list_leads(const Target& t, const core::ApiKey& key, const std::string& rid);
