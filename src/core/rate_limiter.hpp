@@ -6,7 +6,7 @@
 // requests gets a 121st. The contract promises "120 a minute": with buckets a
 // request counts against the key for a full minute (59-60 s, one-second
 // granularity), so the 121st request inside a minute is refused however slowly
-// the first 120 came. Cost: 60 counters per active key (248 bytes), O(1) per
+// the first 120 came. Cost: 60 counters per active key (264 bytes), O(1) per
 // decision amortized. Docs: docs/rate-limiting.md.
 
 #include <cstdint>

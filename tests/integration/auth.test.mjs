@@ -130,9 +130,15 @@ test('missing, malformed and wrong keys get 401 invalid_api_key with WWW-Authent
     [`Bearer ${k} extra`, 'trailing garbage after the key', k],
     [`Bearer ${k.slice(9)}`, 'no prefix', k.slice(9)],
   ];
+  const bodies = new Set();
   await checkAll(cases, ([, what]) => what, async ([auth, , secretPart]) => {
-    assertInvalidKey(await server.req('/v1/key', { auth }), secretPart);
+    const r = await server.req('/v1/key', { auth });
+    assertInvalidKey(r, secretPart);
+    bodies.add(r.text);
   });
+  // One body for every refusal, byte for byte: it never tells which (and it
+  // is written once, then shared).
+  assert.equal(bodies.size, 1, `one 401 body for every refused key: ${[...bodies].join(' | ')}`);
 });
 
 test('authentication comes before routing: no key on unknown paths and wrong methods is 401', async () => {
