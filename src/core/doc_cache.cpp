@@ -14,6 +14,12 @@ constexpr char kSep = '\x1f';
 
 std::string doc_list_key(char kind, std::string_view org_id, const ListQuery& q) {
   std::string k;
+  doc_list_key(k, kind, org_id, q);
+  return k;
+}
+
+void doc_list_key(std::string& k, char kind, std::string_view org_id, const ListQuery& q) {
+  k.clear();
   k.reserve(64 + org_id.size() + q.after_id.size() + q.status.size());
   k.push_back(kind);
   k.append(org_id);
@@ -29,17 +35,21 @@ std::string doc_list_key(char kind, std::string_view org_id, const ListQuery& q)
   k.append(q.status);
   k.push_back(kSep);
   if (q.updated_since) append_int(k, *q.updated_since);
-  return k;
 }
 
 std::string doc_key(char kind, std::string_view org_id, std::string_view id) {
   std::string k;
+  doc_key(k, kind, org_id, id);
+  return k;
+}
+
+void doc_key(std::string& k, char kind, std::string_view org_id, std::string_view id) {
+  k.clear();
   k.reserve(2 + org_id.size() + id.size());
   k.push_back(kind);
   k.append(org_id);
   k.push_back(kSep);
   k.append(id);
-  return k;
 }
 
 void append_list_tail(std::string& out, bool has_more, int count, int64_t last_created_at,
@@ -55,15 +65,17 @@ void append_list_tail(std::string& out, bool has_more, int count, int64_t last_c
 }
 
 void give_cached(const std::shared_ptr<const CachedDocs>& d, DocPage& page) {
-  if (d->whole_list && page.take_whole && page.count == 0 && page.json == kListHead) {
-    page.whole = std::shared_ptr<const std::string>(d, &d->json);
-  } else {
-    if (d->count > 0 && page.count > 0) page.json.push_back(',');
-    page.json.append(d->docs());
-  }
   page.count += d->count;
   page.has_more = d->has_more;
   page.last_created_at = d->last_created_at;
+  if (d->whole_list && page.take_whole && page.json.empty()) {
+    // The next cursor is in the body already: last_id is not needed.
+    page.whole = std::shared_ptr<const std::string>(d, &d->json);
+    return;
+  }
+  if (page.take_whole && page.json.empty()) page.json.append(kListHead);
+  if (d->count > 0 && page.count > d->count) page.json.push_back(',');
+  page.json.append(d->docs());
   page.last_id = d->last_id;
 }
 

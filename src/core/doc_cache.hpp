@@ -59,12 +59,16 @@ using DocCache = EpochCache<std::string, std::shared_ptr<const CachedDocs>, std:
 // The cache key of a list page: `kind` ('L' leads, 'I' invoices), the
 // organization and every field of the query.
 std::string doc_list_key(char kind, std::string_view org_id, const ListQuery& q);
+// The same key written into `out` (its old contents dropped, its room kept).
+void doc_list_key(std::string& out, char kind, std::string_view org_id, const ListQuery& q);
 // The cache key of one object: `kind` ('l' a lead, 'i' an invoice).
 std::string doc_key(char kind, std::string_view org_id, std::string_view id);
+void doc_key(std::string& out, char kind, std::string_view org_id, std::string_view id);
 
 // Gives a cached list answer to `page` as the store's own read would have:
-// appended, or, when the caller takes whole answers and `page` holds only
-// kListHead, as `page.whole` (nothing appended).
+// appended, or, when the caller takes whole answers and `page` is still
+// empty, as `page.whole` (nothing appended, `last_id` not set: the body
+// holds the next cursor).
 void give_cached(const std::shared_ptr<const CachedDocs>& d, DocPage& page);
 
 // What the store's read appended to `page` since it held `from` bytes and

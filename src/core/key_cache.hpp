@@ -41,7 +41,9 @@ class KeyCache {
   std::optional<ApiKey> get(const KeyHash& hash, uint64_t epoch) { return cache_.get(hash, epoch); }
   // The key last cached for `hash`, at any epoch: a guess (EpochCache::peek).
   std::optional<ApiKey> peek(const KeyHash& hash) const { return cache_.peek(hash); }
-  // Remembers `key` (read after `epoch` was read) for `hash`.
+  // Remembers `key` (read after `epoch` was read) for `hash`: its ids, hash,
+  // scopes, limit and dates only (no name, hint, creator, last use or
+  // successor).
   void put(const KeyHash& hash, const ApiKey& key, uint64_t epoch);
 
   size_t size() const { return cache_.size(); }

@@ -127,9 +127,10 @@ struct DocPage {
   bool has_more = false;
   int64_t last_created_at = 0;  // of the last document: the next cursor
   std::string last_id;
-  // A caller that sends a cached list answer as it is sets `take_whole`; a
-  // read answered from the document cache then gives the whole response
-  // body in `whole` and appends nothing (core/doc_cache.hpp).
+  // A caller that sends a cached list answer as it is sets `take_whole` and
+  // leaves `json` empty; a read answered from the document cache then gives
+  // the whole response body in `whole` and appends nothing, and any other
+  // read starts `json` with the list's head itself (core/doc_cache.hpp).
   bool take_whole = false;
   std::shared_ptr<const std::string> whole;
 };

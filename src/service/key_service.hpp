@@ -73,6 +73,9 @@ class KeyService {
   // missing, malformed, unknown, revoked or expired key (one message for all,
   // so a caller learns nothing about which); unavailable/internal when the
   // store fails.
+  // The key's ids, scopes, limit and dates are always there; its name, hint,
+  // creator, last use and successor only when it was read from the store
+  // (the cache keeps none of them: core::KeyCache::put).
   // `outcome`, when given, receives why (for metrics).
   // With a cache (use_cache), a key found before is not read again while the
   // store's key epoch is unchanged (core/key_cache.hpp); call it inside the

@@ -258,14 +258,19 @@ class Store : public OrgStore,
   bool list_from_cache(char kind, std::string_view org_id, const core::ListQuery& q,
                        std::optional<uint64_t> epoch, core::DocPage& page, std::string& key) {
     if (epoch && doc_cache_) {
-      key = core::doc_list_key(kind, org_id, q);
-      if (auto hit = doc_cache_->get(key, *epoch)) {
+      // Looked up with a key built in this thread's buffer: a hit allocates
+      // nothing; only a miss keeps a copy for the put.
+      thread_local std::string scratch;
+      core::doc_list_key(scratch, kind, org_id, q);
+      if (auto hit = doc_cache_->get(scratch, *epoch)) {
         core::give_cached(*hit, page);
         return true;
       }
+      key = scratch;
     }
     // A read follows: room for a page of documents at once.
     page.json.reserve(page.json.size() + 512 + 640 * static_cast<size_t>(q.limit));
+    if (page.take_whole && page.json.empty()) page.json.append(core::kListHead);
     return false;
   }
   // The same for one object: the cached document, or nothing (then `key`
@@ -274,9 +279,13 @@ class Store : public OrgStore,
                                                std::string_view id, std::optional<uint64_t> epoch,
                                                std::string& key) {
     if (!epoch || !doc_cache_) return std::nullopt;
-    key = core::doc_key(kind, org_id, id);
-    auto hit = doc_cache_->get(key, *epoch);
-    if (!hit) return std::nullopt;
+    thread_local std::string scratch;  // as in list_from_cache
+    core::doc_key(scratch, kind, org_id, id);
+    auto hit = doc_cache_->get(scratch, *epoch);
+    if (!hit) {
+      key = scratch;
+      return std::nullopt;
+    }
     return core::cached_to_doc(**hit);
   }
 };

@@ -23,8 +23,7 @@ using ListFn = core::Status (store::Store::*)(std::string_view, const core::List
 Response list_response(store::Store& store, ListFn list, std::string_view org_id,
                        const core::ListQuery& q, const std::string& rid) {
   core::DocPage page;
-  page.take_whole = true;
-  page.json.append(core::kListHead);
+  page.take_whole = true;  // the store writes the head (core::DocPage)
   if (auto st = (store.*list)(org_id, q, page); !st) return error_response(st.error(), rid);
   Response r;
   if (page.whole) {

@@ -73,9 +73,24 @@ TEST(DocCache, EveryFieldOfAQueryMakesADifferentKey) {
   EXPECT_NE(doc_key('l', "org_a", "lead_x"), doc_key('i', "org_a", "lead_x"));
 }
 
+// The stores build keys in a reused buffer: what was there before is gone.
+TEST(DocCache, AKeyWrittenIntoABufferIsTheSameKey) {
+  ListQuery deep;
+  deep.after_created_at = 1700000000;
+  deep.after_id = "lead_0123456789abcdefghijkl";
+  deep.status = "qualified";
+  std::string buf;
+  doc_list_key(buf, 'L', "org_long_organization_id", deep);
+  EXPECT_EQ(buf, doc_list_key('L', "org_long_organization_id", deep));
+  doc_list_key(buf, 'L', "org_a", ListQuery{});
+  EXPECT_EQ(buf, doc_list_key('L', "org_a", ListQuery{}));
+  doc_key(buf, 'l', "org_a", "lead_x");
+  EXPECT_EQ(buf, doc_key('l', "org_a", "lead_x"));
+}
+
 // A list page is kept as the whole answer the handler sends on a miss, and
-// given whole only to a caller that takes it with nothing but the head
-// written; anyone else gets the documents appended, as from a read.
+// given whole only to a caller that takes it with nothing written yet;
+// anyone else gets the documents appended, as from a read.
 TEST(DocCache, AListPageIsKeptAsTheWholeAnswerAMissWouldSend) {
   const std::string docs = R"({"id":"lead_2"},{"id":"lead_1"})";
   DocPage read;
@@ -93,13 +108,13 @@ TEST(DocCache, AListPageIsKeptAsTheWholeAnswerAMissWouldSend) {
 
   DocPage taker;
   taker.take_whole = true;
-  taker.json = kListHead;
   give_cached(entry, taker);
   ASSERT_TRUE(taker.whole);
   EXPECT_EQ(*taker.whole, sent);
-  EXPECT_EQ(taker.json, kListHead);
+  EXPECT_EQ(taker.json, "");
   EXPECT_EQ(taker.count, 2);
-  EXPECT_EQ(taker.last_id, "lead_1");
+  EXPECT_TRUE(taker.has_more);
+  EXPECT_EQ(taker.last_id, "");  // the cursor is in the body
 
   DocPage other;  // does not take whole answers
   other.json = kListHead;
@@ -115,6 +130,7 @@ TEST(DocCache, AListPageIsKeptAsTheWholeAnswerAMissWouldSend) {
   EXPECT_FALSE(started.whole);
   EXPECT_EQ(started.json, std::string(kListHead) + R"({"id":"lead_3"},)" + docs);
   EXPECT_EQ(started.count, 3);
+  EXPECT_EQ(started.last_id, "lead_1");
 
   // The last page: no cursor.
   DocPage last;

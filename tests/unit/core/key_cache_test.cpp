@@ -14,8 +14,17 @@ ApiKey key_named(std::string id) {
   ApiKey k;
   k.id = std::move(id);
   k.org_id = "org_1";
+  k.name = "CRM sync for the sales team";
+  k.hint = "dvs_live_…a1b2";
+  k.scopes = ScopeSet::from_string("leads:read");
+  k.created_at = 1700000000;
+  k.rate_limit_per_minute = 600;
+  k.expires_at = 2000000000;
+  k.revoked_at = 1900000000;
+  k.created_by_id = "usr_0123456789abcdef";
   k.last_used_at = 5;
   k.created_by_email = "ceo@example.com";
+  k.replaced_by = "key_next";
   return k;
 }
 }  // namespace
@@ -27,8 +36,20 @@ TEST(KeyCache, ServesAnEntryOnlyAtTheEpochItWasReadAt) {
   auto hit = c.get(hash_of(1), 7);
   ASSERT_TRUE(hit);
   EXPECT_EQ(hit->id, "key_a");
-  EXPECT_FALSE(hit->last_used_at) << "stale fields are not kept";
+  // What authentication decides on is kept.
+  EXPECT_EQ(hit->org_id, "org_1");
+  EXPECT_EQ(hit->scopes, key_named("key_a").scopes);
+  EXPECT_EQ(hit->rate_limit_per_minute, 600u);
+  EXPECT_EQ(hit->created_at, 1700000000);
+  EXPECT_EQ(hit->expires_at, 2000000000);
+  EXPECT_EQ(hit->revoked_at, 1900000000);
+  // Nothing else: not needed on a request, and some of it goes stale.
+  EXPECT_FALSE(hit->last_used_at);
   EXPECT_FALSE(hit->created_by_email);
+  EXPECT_FALSE(hit->created_by_id);
+  EXPECT_FALSE(hit->replaced_by);
+  EXPECT_EQ(hit->name, "");
+  EXPECT_EQ(hit->hint, "");
   EXPECT_FALSE(c.get(hash_of(2), 7));
   EXPECT_EQ(c.hits(), 1u);
   EXPECT_EQ(c.misses(), 2u);

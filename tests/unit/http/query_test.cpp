@@ -65,7 +65,9 @@ TEST(Target, ParamsAreThoseOfTheWholeUrl) {
   for (std::string_view target :
        {"/v1/leads", "/v1/leads?", "/v1/leads?&", "/v1/leads?a", "/v1/leads?a=", "/v1/leads?a=&b",
         "/v1/leads?limit=20", "/v1/leads?a=%20b&c%3Dd=e%26f&&g==h", "/v1/leads?x=1&x=2",
-        "/v1/leads?q=caf%C3%A9+au+lait"}) {
+        "/v1/leads?q=caf%C3%A9+au+lait", "/v1/leads?=", "/v1/leads?a&", "/v1/leads?&&",
+        "/v1/leads?%41=%4a%4A", "/v1/leads?a=b=c", "/v1/leads?a=b?c/d", "/v1/l%65ads?x=1",
+        "/v1/leads?a=%2B+%25", "/v1/a:b@c!$'()*,;~?x=:@"}) {
     auto t = http::parse_target(target);
     auto u = boost::urls::parse_origin_form(target);
     ASSERT_TRUE(t) << target;
@@ -76,5 +78,23 @@ TEST(Target, ParamsAreThoseOfTheWholeUrl) {
         want.emplace_back(p.key, p.has_value ? std::string(p.value) : std::string());
     EXPECT_EQ(t->params(), want) << target;
     EXPECT_EQ(t->has_query, u->has_query()) << target;
+    EXPECT_EQ(t->path, std::string(u->path())) << target;
+  }
+}
+
+// Targets the one-pass check sends on to Boost.URL: refused or accepted as
+// Boost.URL's grammar decides, never otherwise.
+TEST(Target, OddTargetsAreBoostUrlsDecision) {
+  for (std::string_view target :
+       {"", "v1/leads", "/v1/leads#x", "/v1/leads?a#b", "/v1/le ads", "/v1/leads?a b",
+        "/v1/leads?%", "/v1/leads?%4", "/v1/leads?%4g", "/v1/le%zzads", "/v1/%00", "/v1/[x]",
+        "/v1/leads?a=\x01", "/v1/leads?a=\x80", "/v1/leads?a=%FF", "/v1/%7Eleads", "//a?b"}) {
+    auto t = http::parse_target(target);
+    auto u = boost::urls::parse_origin_form(target);
+    const bool boost_accepts = u && std::string(u->path()).find('\0') == std::string::npos;
+    ASSERT_EQ(bool(t), boost_accepts) << target;
+    if (!t) continue;
+    EXPECT_EQ(t->path, std::string(u->path())) << target;
+    EXPECT_EQ(t->query, std::string(u->encoded_query())) << target;
   }
 }
