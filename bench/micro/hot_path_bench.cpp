@@ -5,6 +5,10 @@
 
 #include <benchmark/benchmark.h>
 
+#include <boost/url/parse.hpp>
+#include <boost/url/parse_query.hpp>
+#include <boost/url/url_view.hpp>
+
 #include <vector>
 
 #include "core/api_key.hpp"
@@ -15,6 +19,7 @@
 #include "core/key_filter.hpp"
 #include "core/rate_limiter.hpp"
 #include "core/render.hpp"
+#include "http/query.hpp"
 
 namespace {
 
@@ -143,6 +148,45 @@ void BM_CursorDecode(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(decode_cursor(c, "lead"));
 }
 BENCHMARK(BM_CursorDecode);
+
+// A list request's target: checked, then its parameters read as the list
+// handler reads them (change 46). Arg 0: `?limit=20`; arg 1: a deep page's
+// `?limit=20&cursor=…`.
+std::string list_target(int64_t deep) {
+  std::string t = "/v1/leads?limit=20";
+  if (deep) t += "&cursor=" + encode_cursor({1795953600, "lead_0DhW7s2aB1234567890abcde"});
+  return t;
+}
+
+void BM_ParseListTarget(benchmark::State& state) {
+  const std::string target = list_target(state.range(0));
+  for (auto _ : state) {
+    auto t = dvs::http::parse_target(target);
+    benchmark::DoNotOptimize(dvs::http::parse_list_query(*t, "lead", kLeadStatuses));
+  }
+}
+BENCHMARK(BM_ParseListTarget)->Arg(0)->Arg(1);
+
+// The same through Boost.URL's grammar, as before change 46: the target
+// parsed, the query copied, parsed again and each parameter decoded (and
+// the cursor's too).
+void BM_ParseListTargetBoostUrl(benchmark::State& state) {
+  const std::string target = list_target(state.range(0));
+  const boost::urls::encoding_opts plus_is_space(true, false, false);
+  for (auto _ : state) {
+    auto u = boost::urls::parse_origin_form(target);
+    std::string path = u->path();
+    std::string query(u->encoded_query());
+    std::vector<std::pair<std::string, std::string>> params;
+    for (auto p : *boost::urls::parse_query(query))
+      params.emplace_back(p.key.decode(plus_is_space), p.value.decode(plus_is_space));
+    for (const auto& [name, value] : params)
+      if (name == "cursor") benchmark::DoNotOptimize(decode_cursor(value, "lead"));
+    benchmark::DoNotOptimize(path);
+    benchmark::DoNotOptimize(params);
+  }
+}
+BENCHMARK(BM_ParseListTargetBoostUrl)->Arg(0)->Arg(1);
 
 void BM_RenderLead(benchmark::State& state) {
   Lead l;
